@@ -1,0 +1,88 @@
+#include "actors/block_manager.hpp"
+
+#include "messages/schemas.hpp"
+#include "runtime/block.hpp"
+#include "runtime/log.hpp"
+
+namespace sluice {
+
+const char* block_manager_state::name = "block_manager";
+
+namespace {
+
+/// Validates a payload before storing it, so a corrupt block is refused at
+/// the door instead of failing every task that later reads it.
+caf::error check_block(const buffer& bytes, uint64_t claimed_records,
+                       const std::string& id) {
+  try {
+    block_reader reader{bytes};
+    if (reader.size() != claimed_records)
+      return make_error(errc::corrupt_data,
+                        "block " + id + " holds " + std::to_string(reader.size())
+                          + " records, its header says "
+                          + std::to_string(claimed_records));
+    return caf::none;
+  } catch (const std::exception& e) {
+    return make_error(errc::corrupt_data,
+                      "block " + id + " is not a valid block: " + e.what());
+  }
+}
+
+} // namespace
+
+caf::behavior block_manager(caf::stateful_actor<block_manager_state>* self,
+                            std::string node, std::shared_ptr<block_store> store) {
+  self->state.node = std::move(node);
+  self->state.store = std::move(store);
+  return {
+    [self](const msg<wire::PutBlock>& m) -> caf::result<msg<wire::PutBlockAck>> {
+      std::string id;
+      uint64_t records = 0;
+      if (auto err = read_msg(m, [&](wire::PutBlock::Reader r) {
+            id = r.getId();
+            records = r.getRecords();
+          })) {
+        SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
+        return err;
+      }
+      if (auto err = check_block(m.payload, records, id)) {
+        SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
+        return err;
+      }
+      self->state.store->put(id, stored_block{m.payload, records});
+      capnp::MallocMessageBuilder b;
+      auto ack = b.initRoot<wire::PutBlockAck>();
+      ack.setId(id);
+      ack.setNode(self->state.node);
+      return make_msg<wire::PutBlockAck>(b);
+    },
+    [self](const msg<wire::GetBlock>& m) -> caf::result<msg<wire::BlockData>> {
+      std::string id;
+      if (auto err = read_msg(m, [&](wire::GetBlock::Reader r) { id = r.getId(); })) {
+        SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
+        return err;
+      }
+      auto block = self->state.store->get(id);
+      capnp::MallocMessageBuilder b;
+      auto data = b.initRoot<wire::BlockData>();
+      data.setId(id);
+      data.setFound(block.has_value());
+      return make_msg<wire::BlockData>(b, block ? block->bytes : buffer{});
+    },
+    [self](const msg<wire::DropBlocks>& m) {
+      auto& store = *self->state.store;
+      auto err = read_msg(m, [&](wire::DropBlocks::Reader r) {
+        std::vector<std::string> ids;
+        for (auto id : r.getIds())
+          ids.emplace_back(id);
+        store.erase(ids);
+        for (auto prefix : r.getPrefixes())
+          store.erase_prefix(prefix);
+      });
+      if (err)
+        SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
+    },
+  };
+}
+
+} // namespace sluice

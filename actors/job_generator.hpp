@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "runtime/block_store.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/config.hpp"
+#include "runtime/graph.hpp"
+#include "runtime/listener.hpp"
+#include "runtime/sources/directory_scanner.hpp"
+
+namespace sluice {
+
+/// State of the JobGenerator (driver).
+///
+/// At every batch time t (woken by its clock, so tests drive it with a
+/// manual clock) it asks the ReceiverTracker to allocate blocks to t, lists
+/// new files of directory streams, takes the next batch of queue streams
+/// (stored in the driver's block store), and hands the JobSet to the
+/// JobScheduler; batches are generated strictly in time order, and a batch
+/// that falls due while an earlier one is still being generated waits. When
+/// a batch completes it logs records, scheduling delay, processing time and
+/// total delay, tells the listeners, and releases the batch's blocks.
+///
+/// stop_atom(graceful): graceful stops the receivers, generates one last
+/// batch with everything they delivered, and answers once every generated
+/// batch completed; otherwise it stops generating and answers at once.
+/// Lifetime: spawned by the driver's streaming_context.
+struct job_generator_state {
+  static const char* name;
+  graph* g = nullptr;
+  run_settings settings;
+  std::shared_ptr<clock> clk;
+  std::shared_ptr<listener_bus> listeners;
+  std::shared_ptr<block_store> driver_store;
+  caf::actor tracker;
+  caf::actor scheduler;
+  std::map<uint32_t, directory_scanner> scanners;
+  time_ms interval = 1000;
+  time_ms last_generated = 0;
+  std::deque<time_ms> due;
+  bool generating = false;
+  std::set<time_ms> in_flight;
+  bool stopping = false;
+  bool final_requested = false;
+  time_ms final_batch = 0;
+  caf::response_promise stopped;
+  uint64_t batches_completed = 0;
+};
+
+caf::behavior job_generator(caf::stateful_actor<job_generator_state>* self,
+                            graph* g, run_settings settings,
+                            std::shared_ptr<clock> clk,
+                            std::shared_ptr<listener_bus> listeners,
+                            std::shared_ptr<block_store> driver_store,
+                            caf::actor tracker, caf::actor scheduler);
+
+} // namespace sluice

@@ -1,0 +1,476 @@
+#include "actors/job_scheduler.hpp"
+
+#include <algorithm>
+
+#include "actors/atoms.hpp"
+#include "messages/schemas.hpp"
+#include "runtime/log.hpp"
+
+namespace sluice {
+
+const char* job_scheduler_state::name = "job_scheduler";
+
+namespace {
+
+using scheduler_ptr = caf::stateful_actor<job_scheduler_state>*;
+
+void dispatch(scheduler_ptr self);
+void start_jobs(scheduler_ptr self);
+void submit_ready_stages(scheduler_ptr self, job_run& job);
+
+batch_run* batch_of(scheduler_ptr self, const job_run& job) {
+  auto i = self->state.batches.find(job.batch);
+  return i == self->state.batches.end() ? nullptr : &i->second;
+}
+
+void complete_batch(scheduler_ptr self, batch_run& batch) {
+  auto& st = self->state;
+  // Shuffle output of this batch is no longer needed by anyone.
+  for (auto& [node, bm] : st.block_managers) {
+    capnp::MallocMessageBuilder b;
+    b.initRoot<wire::DropBlocks>().initPrefixes(1).set(0, shuffle_prefix(batch.time));
+    self->send(bm, make_msg<wire::DropBlocks>(b));
+  }
+  uint64_t records = batch.block_records;
+  for (auto& [leaf, n] : batch.file_records)
+    records += n;
+  capnp::MallocMessageBuilder b;
+  auto done = b.initRoot<wire::BatchCompleted>();
+  done.setBatchTime(batch.time);
+  done.setRecords(records);
+  done.setSubmittedMs(batch.submitted);
+  done.setStartedMs(batch.started != 0 ? batch.started : st.clk->now());
+  done.setFinishedMs(st.clk->now());
+  done.setFailedJobs(batch.failed_jobs);
+  done.setError(batch.error);
+  done.setBytes(batch.block_bytes);
+  batch.done.deliver(make_msg<wire::BatchCompleted>(b));
+  st.batches.erase(batch.time);
+}
+
+void end_job(scheduler_ptr self, job_run& job) {
+  auto& st = self->state;
+  auto* batch = batch_of(self, job);
+  --st.running_jobs;
+  // Forget queued tasks of this job; running ones are ignored when they end.
+  auto& pending = st.pending;
+  pending.erase(std::remove_if(pending.begin(), pending.end(),
+                               [&](auto& p) { return p.first == job.id; }),
+                pending.end());
+  auto id = job.id;
+  if (batch != nullptr) {
+    if (job.failed)
+      ++batch->failed_jobs;
+    if (--batch->jobs_left == 0)
+      complete_batch(self, *batch);
+  }
+  st.jobs.erase(id);
+  start_jobs(self);
+  dispatch(self);
+}
+
+void fail_job(scheduler_ptr self, job_run& job, const std::string& why) {
+  SLUICE_ERROR("scheduler", "job " << job.id << " of batch " << job.batch
+                                   << " ms failed: " << why);
+  job.failed = true;
+  if (auto* batch = batch_of(self, job); batch != nullptr && batch->error.empty())
+    batch->error = why;
+  end_job(self, job);
+}
+
+void finish_output(scheduler_ptr self, job_run& job, stage_run& stage) {
+  auto* out = dynamic_cast<output_base*>(self->state.g->at(job.output));
+  if (out != nullptr && out->collects()) {
+    // User code (print, foreach_batch) runs here on the driver; its failure
+    // fails the job, never the scheduler.
+    try {
+      out->on_driver(job.batch, stage.results);
+    } catch (const std::exception& e) {
+      fail_job(self, job, "output " + self->state.g->at(job.output)->id()
+                            + " failed on the driver: " + e.what());
+      return;
+    }
+  }
+  end_job(self, job);
+}
+
+void stage_finished(scheduler_ptr self, job_run& job, stage_run& stage) {
+  stage.done = true;
+  if (stage.plan.action == task_action::shuffle_write) {
+    if (auto* batch = batch_of(self, job))
+      batch->shuffles_done.insert(stage.plan.target);
+    submit_ready_stages(self, job);
+    return;
+  }
+  finish_output(self, job, stage);
+}
+
+void submit_stage(scheduler_ptr self, job_run& job, stage_run& stage) {
+  auto* batch = batch_of(self, job);
+  stage.submitted = true;
+  if (batch == nullptr)
+    return;
+  if (stage.plan.action == task_action::shuffle_write
+      && batch->shuffles_done.count(stage.plan.target) > 0) {
+    // An earlier job of this batch already wrote this shuffle.
+    stage_finished(self, job, stage);
+    return;
+  }
+  auto n = batch->counts.at(stage.plan.final_node);
+  stage.tasks.resize(n);
+  stage.results.resize(n);
+  stage.tasks_left = n;
+  if (n == 0) {
+    stage_finished(self, job, stage);
+    return;
+  }
+  for (uint32_t p = 0; p < n; ++p) {
+    auto& t = stage.tasks[p];
+    t.job = job.id;
+    t.stage = stage.plan.id;
+    t.partition = p;
+    try {
+      t.reads = plan_reads(*self->state.g, batch->counts, batch->inputs,
+                           batch->map_outputs, stage.plan.final_node, p);
+    } catch (const std::exception& e) {
+      fail_job(self, job, std::string{"cannot plan a task: "} + e.what());
+      return;
+    }
+    self->state.pending.emplace_back(job.id, std::make_pair(stage.plan.id, p));
+  }
+}
+
+void submit_ready_stages(scheduler_ptr self, job_run& job) {
+  // Copy the id: submitting a stage may end (and erase) the job.
+  auto id = job.id;
+  auto& jobs = self->state.jobs;
+  for (size_t i = 0;; ++i) {
+    auto j = jobs.find(id);
+    if (j == jobs.end() || i >= j->second.stages.size())
+      return;
+    auto& stage = j->second.stages[i];
+    if (stage.submitted)
+      continue;
+    bool ready = std::all_of(stage.plan.parents.begin(), stage.plan.parents.end(),
+                             [&](uint32_t p) { return j->second.stages[p].done; });
+    if (ready)
+      submit_stage(self, j->second, stage);
+  }
+}
+
+void start_jobs(scheduler_ptr self) {
+  auto& st = self->state;
+  while (st.running_jobs < st.settings.concurrent_jobs && !st.job_queue.empty()) {
+    auto id = st.job_queue.front();
+    st.job_queue.pop_front();
+    auto j = st.jobs.find(id);
+    if (j == st.jobs.end())
+      continue;
+    ++st.running_jobs;
+    j->second.started = true;
+    if (auto* batch = batch_of(self, j->second); batch && batch->started == 0)
+      batch->started = st.clk->now();
+    submit_ready_stages(self, j->second);
+  }
+}
+
+/// The executor for a task: a free one on a node holding its input, else
+/// any free one (locality wait comes with cluster fault tolerance).
+executor_slot* pick_executor(scheduler_ptr self, const scheduled_task& t,
+                             std::string& node) {
+  auto& execs = self->state.executors;
+  for (auto& r : t.reads)
+    for (auto& loc : r.block.locations) {
+      auto e = execs.find(loc);
+      if (e != execs.end() && e->second.busy < e->second.slots) {
+        node = e->first;
+        return &e->second;
+      }
+    }
+  executor_slot* best = nullptr;
+  uint32_t best_score = UINT32_MAX;
+  for (auto& [name, e] : execs) {
+    if (e.busy >= e.slots)
+      continue;
+    // Least loaded first; a retried task avoids the node it failed on.
+    auto score = e.busy * 2 + (t.failures > 0 && name == t.node ? 1000u : 0u);
+    if (score < best_score) {
+      best_score = score;
+      best = &e;
+      node = name;
+    }
+  }
+  return best;
+}
+
+void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
+                uint32_t p, uint32_t attempt, const caf::error& failure,
+                const msg<wire::TaskResult>* result);
+
+void launch(scheduler_ptr self, job_run& job, stage_run& stage,
+            scheduled_task& t, const std::string& node, executor_slot& exec) {
+  auto& st = self->state;
+  auto* batch = batch_of(self, job);
+  t.running = true;
+  t.node = node;
+  ++t.attempt;
+  ++exec.busy;
+  task_spec spec;
+  spec.batch_time = job.batch;
+  spec.job = job.id;
+  spec.stage = stage.plan.id;
+  spec.partition = t.partition;
+  spec.attempt = t.attempt;
+  spec.final_node = stage.plan.final_node;
+  spec.action = stage.plan.action;
+  spec.target = stage.plan.target;
+  spec.counts = batch->counts;
+  spec.reads = t.reads;
+  std::vector<caf::actor> caps;
+  auto add_peer = [&](const std::string& loc) {
+    for (auto& p : spec.peers)
+      if (p.first == loc)
+        return;
+    auto bm = st.block_managers.find(loc);
+    if (bm == st.block_managers.end())
+      return;
+    spec.peers.emplace_back(loc, static_cast<uint32_t>(caps.size()));
+    caps.push_back(bm->second);
+  };
+  for (auto& r : spec.reads) {
+    for (auto& loc : r.block.locations)
+      add_peer(loc);
+    for (auto& ref : r.shuffle)
+      for (auto& loc : ref.locations)
+        add_peer(loc);
+  }
+  capnp::MallocMessageBuilder b;
+  encode(spec, b.initRoot<wire::LaunchTask>());
+  auto job_id = job.id;
+  auto stage_id = stage.plan.id;
+  auto p = t.partition;
+  auto attempt = t.attempt;
+  self->request(exec.task_executor, caf::infinite,
+                make_msg<wire::LaunchTask>(b, {}, std::move(caps)))
+    .then(
+      [=](const msg<wire::TaskResult>& result) {
+        task_ended(self, job_id, stage_id, p, attempt, caf::none, &result);
+      },
+      [=](caf::error& err) {
+        task_ended(self, job_id, stage_id, p, attempt, err, nullptr);
+      });
+}
+
+void dispatch(scheduler_ptr self) {
+  auto& st = self->state;
+  for (auto i = st.pending.begin(); i != st.pending.end();) {
+    auto j = st.jobs.find(i->first);
+    if (j == st.jobs.end()) {
+      i = st.pending.erase(i);
+      continue;
+    }
+    auto& stage = j->second.stages[i->second.first];
+    auto& t = stage.tasks[i->second.second];
+    std::string node;
+    auto* exec = pick_executor(self, t, node);
+    if (exec == nullptr)
+      return; // every slot busy, or no worker yet
+    i = st.pending.erase(i);
+    launch(self, j->second, stage, t, node, *exec);
+  }
+}
+
+void retry_or_fail(scheduler_ptr self, job_run& job, scheduled_task& t,
+                   const std::string& why) {
+  auto& st = self->state;
+  ++t.failures;
+  t.last_error = why;
+  if (t.failures >= st.settings.task_max_failures) {
+    fail_job(self, job,
+             "task " + std::to_string(job.id) + "." + std::to_string(t.stage)
+               + "." + std::to_string(t.partition) + " failed "
+               + std::to_string(t.failures) + " times, last: " + why);
+    return;
+  }
+  SLUICE_WARN("scheduler", "task " << job.id << "." << t.stage << "."
+                                   << t.partition << " of batch " << job.batch
+                                   << " ms failed on " << t.node << " (attempt "
+                                   << t.failures << "), retrying: " << why);
+  st.pending.emplace_back(job.id, std::make_pair(t.stage, t.partition));
+}
+
+void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
+                uint32_t p, uint32_t attempt, const caf::error& failure,
+                const msg<wire::TaskResult>* result) {
+  auto& st = self->state;
+  auto j = st.jobs.find(job_id);
+  if (j == st.jobs.end())
+    return; // the job ended (failed) while this task ran
+  auto& job = j->second;
+  auto& stage = job.stages[stage_id];
+  auto& t = stage.tasks[p];
+  if (!t.running || t.attempt != attempt)
+    return; // stale: this attempt was given up (its worker was lost)
+  t.running = false;
+  if (auto e = st.executors.find(t.node); e != st.executors.end() && e->second.busy > 0)
+    --e->second.busy;
+  std::string why;
+  bool ok = false;
+  std::vector<shuffle_output> outputs;
+  uint64_t input_records = 0;
+  if (failure) {
+    why = describe(failure);
+  } else if (auto err = read_msg(*result, [&](wire::TaskResult::Reader r) {
+               ok = r.getOk();
+               why = r.getError();
+               input_records = r.getInputRecords();
+               for (auto o : r.getShuffleOutputs())
+                 outputs.push_back(shuffle_output{o.getReducer(), o.getId(),
+                                                  o.getRecords(), o.getBytes()});
+             })) {
+    why = describe(err);
+  }
+  if (!ok) {
+    retry_or_fail(self, job, t, why);
+    dispatch(self);
+    return;
+  }
+  t.done = true;
+  auto* batch = batch_of(self, job);
+  if (batch != nullptr) {
+    for (auto& r : t.reads)
+      if (r.source == leaf_read::kind::file) {
+        batch->file_records.emplace(std::make_pair(r.node, r.partition),
+                                    input_records);
+        break;
+      }
+    if (stage.plan.action == task_action::shuffle_write)
+      batch->map_outputs.add(stage.plan.target, p, outputs, t.node);
+  }
+  if (stage.plan.action == task_action::output)
+    stage.results[p] = result->payload;
+  if (--stage.tasks_left == 0)
+    stage_finished(self, job, stage);
+  dispatch(self);
+}
+
+void worker_lost(scheduler_ptr self, const std::string& node) {
+  auto& st = self->state;
+  st.executors.erase(node);
+  st.block_managers.erase(node);
+  std::vector<std::tuple<uint64_t, uint32_t, uint32_t>> lost;
+  for (auto& [id, job] : st.jobs)
+    for (auto& stage : job.stages)
+      for (auto& t : stage.tasks)
+        if (t.running && t.node == node)
+          lost.emplace_back(id, stage.plan.id, t.partition);
+  for (auto& [id, s, p] : lost) {
+    auto j = st.jobs.find(id);
+    if (j == st.jobs.end())
+      continue;
+    auto& t = j->second.stages[s].tasks[p];
+    t.running = false;
+    retry_or_fail(self, j->second, t, "worker " + node + " was lost");
+  }
+  for (auto& [t, batch] : st.batches)
+    if (!batch.map_outputs.remove_node(node).empty())
+      SLUICE_WARN("scheduler", "shuffle output of batch " << t << " ms on "
+                                                          << node << " is lost");
+}
+
+batch_inputs decode_inputs(wire::JobSet::Reader r, uint64_t& block_records,
+                           uint64_t& block_bytes) {
+  batch_inputs inputs;
+  for (auto in : r.getInputs()) {
+    auto& parts = inputs[in.getNode()];
+    for (auto p : in.getPartitions()) {
+      input_partition ip;
+      ip.records = p.getRecords();
+      if (p.isFile()) {
+        ip.is_file = true;
+        ip.file = p.getFile();
+      } else {
+        ip.block = decode(p.getBlock());
+        block_records += ip.records;
+        block_bytes += ip.block.bytes;
+      }
+      parts.push_back(std::move(ip));
+    }
+  }
+  return inputs;
+}
+
+} // namespace
+
+caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
+                            std::shared_ptr<clock> clk,
+                            caf::actor driver_block_manager) {
+  auto& st = self->state;
+  st.g = g;
+  st.settings = std::move(settings);
+  st.clk = std::move(clk);
+  if (driver_block_manager)
+    st.block_managers.emplace("driver", std::move(driver_block_manager));
+  return {
+    [self](const msg<wire::WorkerChange>& m) {
+      auto& st = self->state;
+      std::string node;
+      bool joined = false;
+      uint32_t slots = 1;
+      if (auto err = read_msg(m, [&](wire::WorkerChange::Reader r) {
+            node = r.getNode();
+            joined = r.getJoined();
+            slots = std::max(1u, r.getSlots());
+          })) {
+        SLUICE_WARN("scheduler", describe(err));
+        return;
+      }
+      if (joined && m.caps.size() >= 2) {
+        st.executors[node] = executor_slot{m.caps[1], slots, 0};
+        st.block_managers[node] = m.caps[0];
+        dispatch(self);
+      } else if (!joined) {
+        worker_lost(self, node);
+        dispatch(self);
+      }
+    },
+    [self](const msg<wire::JobSet>& m) -> caf::result<msg<wire::BatchCompleted>> {
+      auto& st = self->state;
+      batch_run batch;
+      if (auto err = read_msg(m, [&](wire::JobSet::Reader r) {
+            batch.time = r.getBatchTime();
+            batch.inputs = decode_inputs(r, batch.block_records,
+                                         batch.block_bytes);
+          }))
+        return err;
+      if (st.batches.count(batch.time) > 0)
+        return make_error(errc::refused, "batch " + std::to_string(batch.time)
+                                           + " ms is already running");
+      batch.counts = count_partitions(*st.g, batch.inputs);
+      batch.submitted = st.clk->now();
+      batch.done = self->make_response_promise();
+      auto outputs = st.g->outputs();
+      batch.jobs = batch.jobs_left = static_cast<uint32_t>(outputs.size());
+      auto t = batch.time;
+      st.batches.emplace(t, std::move(batch));
+      for (auto* out : outputs) {
+        job_run job;
+        job.id = st.next_job++;
+        job.batch = t;
+        job.output = out->index();
+        for (auto& plan : plan_job(*st.g, *out)) {
+          stage_run s;
+          s.plan = plan;
+          job.stages.push_back(std::move(s));
+        }
+        st.job_queue.push_back(job.id);
+        st.jobs.emplace(job.id, std::move(job));
+      }
+      start_jobs(self);
+      dispatch(self);
+      return caf::delegated<msg<wire::BatchCompleted>>{};
+    },
+  };
+}
+
+} // namespace sluice

@@ -1,0 +1,112 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "runtime/clock.hpp"
+#include "runtime/config.hpp"
+#include "runtime/exec/planner.hpp"
+#include "runtime/graph.hpp"
+
+namespace sluice {
+
+/// A worker's TaskExecutor as the scheduler sees it.
+struct executor_slot {
+  caf::actor task_executor;
+  uint32_t slots = 1;
+  uint32_t busy = 0;
+};
+
+/// One task of a running stage.
+struct scheduled_task {
+  uint64_t job = 0;
+  uint32_t stage = 0;
+  uint32_t partition = 0;
+  std::vector<leaf_read> reads;
+  uint32_t failures = 0;
+  uint32_t attempt = 0;   ///< increases with every launch; late replies are stale
+  bool running = false;
+  bool done = false;
+  std::string node;       ///< where the current attempt runs
+  std::string last_error;
+};
+
+struct stage_run {
+  stage_plan plan;
+  bool submitted = false;
+  bool done = false;
+  uint32_t tasks_left = 0;
+  std::vector<scheduled_task> tasks;
+  std::vector<buffer> results; ///< per partition, for collecting outputs
+};
+
+struct job_run {
+  uint64_t id = 0;
+  time_ms batch = 0;
+  uint32_t output = 0;
+  std::vector<stage_run> stages;
+  bool started = false;
+  bool failed = false;
+};
+
+struct batch_run {
+  time_ms time = 0;
+  batch_inputs inputs;
+  partition_counts counts;
+  map_output_registry map_outputs;
+  std::set<uint32_t> shuffles_done;
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> file_records;
+  uint64_t block_records = 0;
+  uint64_t block_bytes = 0;
+  uint32_t jobs = 0;
+  uint32_t jobs_left = 0;
+  uint32_t failed_jobs = 0;
+  std::string error;
+  time_ms submitted = 0;
+  time_ms started = 0;
+  caf::response_promise done;
+};
+
+/// State of the JobScheduler (driver).
+///
+/// Protocol: JobSet (a request) starts one job per output operation of a
+/// batch and is answered with BatchCompleted once every job ended; jobs run
+/// in arrival order, concurrent-jobs at a time. A job's stages run parents
+/// first; each stage's tasks go to TaskExecutors with free slots, preferring
+/// a node that holds the task's input. A failed task is retried up to
+/// task.max-failures times, then fails its job with an error naming the task
+/// and the cause. WorkerChange adds or removes executors; the tasks of a lost
+/// worker are retried elsewhere. Map outputs of a batch are shared by its
+/// jobs and dropped from every BlockManager once the batch completed.
+/// Lifetime: spawned by the driver's streaming_context.
+struct job_scheduler_state {
+  static const char* name;
+  graph* g = nullptr;
+  run_settings settings;
+  std::shared_ptr<clock> clk;
+  std::map<std::string, executor_slot> executors;
+  std::map<std::string, caf::actor> block_managers; ///< by node, incl. driver
+  std::map<time_ms, batch_run> batches;
+  std::map<uint64_t, job_run> jobs;
+  std::deque<uint64_t> job_queue;   ///< not yet started, in order
+  uint32_t running_jobs = 0;
+  std::deque<std::pair<uint64_t, std::pair<uint32_t, uint32_t>>> pending; ///< (job, (stage, partition))
+  uint64_t next_job = 1;
+};
+
+caf::behavior job_scheduler(caf::stateful_actor<job_scheduler_state>* self,
+                            graph* g, run_settings settings,
+                            std::shared_ptr<clock> clk,
+                            caf::actor driver_block_manager);
+
+} // namespace sluice

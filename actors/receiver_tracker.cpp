@@ -1,0 +1,279 @@
+#include "actors/receiver_tracker.hpp"
+
+#include <algorithm>
+
+#include "actors/atoms.hpp"
+#include "messages/schemas.hpp"
+#include "runtime/log.hpp"
+
+namespace sluice {
+
+const char* receiver_tracker_state::name = "receiver_tracker";
+
+namespace {
+
+using tracker_ptr = caf::stateful_actor<receiver_tracker_state>*;
+
+using place_atom = caf::atom_constant<caf::atom("place")>;
+
+/// The live worker with the fewest receivers, spreading receivers over nodes.
+const std::string* pick_worker(tracker_ptr self) {
+  const std::string* best = nullptr;
+  uint32_t fewest = UINT32_MAX;
+  for (auto& [node, w] : self->state.workers) {
+    if (w.receivers < fewest) {
+      fewest = w.receivers;
+      best = &node;
+    }
+  }
+  return best;
+}
+
+void place_receivers(tracker_ptr self);
+
+void unplace(tracker_ptr self, uint32_t stream) {
+  auto& st = self->state;
+  auto& s = st.streams[stream];
+  auto w = st.workers.find(s.node);
+  if (w != st.workers.end() && w->second.receivers > 0)
+    --w->second.receivers;
+  s.node.clear();
+  s.receiver = caf::actor{};
+  s.starting = false;
+}
+
+void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
+  auto& st = self->state;
+  auto& s = st.streams[stream];
+  auto& w = st.workers[node];
+  s.node = node;
+  s.starting = true;
+  ++w.receivers;
+  capnp::MallocMessageBuilder b;
+  b.initRoot<wire::StartReceiver>().setStream(stream);
+  self->request(w.node_actor, std::chrono::seconds{10},
+                make_msg<wire::StartReceiver>(b, {},
+                                              {caf::actor_cast<caf::actor>(self)}))
+    .then(
+      [self, stream, node](const msg<wire::ReceiverEvent>& ev) {
+        auto& s = self->state.streams[stream];
+        if (s.node != node)
+          return; // placed elsewhere meanwhile
+        s.starting = false;
+        if (!ev.caps.empty())
+          s.receiver = ev.caps[0];
+        SLUICE_INFO("tracker", "receiver of stream " << stream << " runs on "
+                                                     << node);
+      },
+      [self, stream, node](caf::error& err) {
+        SLUICE_WARN("tracker", "cannot start the receiver of stream "
+                                 << stream << " on " << node << ": "
+                                 << describe(err));
+        if (self->state.streams[stream].node == node)
+          unplace(self, stream);
+        self->delayed_send(self, self->state.settings.receiver_restart_delay,
+                           place_atom::value);
+      });
+}
+
+void place_receivers(tracker_ptr self) {
+  auto& st = self->state;
+  if (st.stopping)
+    return;
+  for (auto& [stream, s] : st.streams) {
+    if (!s.node.empty())
+      continue;
+    auto* node = pick_worker(self);
+    if (node == nullptr)
+      return; // no worker yet: placed when one joins
+    start_on(self, stream, *node);
+  }
+}
+
+void drop_blocks(tracker_ptr self,
+                 const std::map<uint32_t, std::vector<block_ref>>& streams) {
+  std::map<std::string, std::vector<std::string>> by_node;
+  for (auto& [stream, blocks] : streams)
+    for (auto& ref : blocks)
+      for (auto& loc : ref.locations)
+        by_node[loc].push_back(ref.id);
+  for (auto& [node, ids] : by_node) {
+    auto w = self->state.workers.find(node);
+    if (w == self->state.workers.end())
+      continue;
+    capnp::MallocMessageBuilder b;
+    auto drop = b.initRoot<wire::DropBlocks>();
+    auto list = drop.initIds(static_cast<unsigned>(ids.size()));
+    for (unsigned i = 0; i < ids.size(); ++i)
+      list.set(i, ids[i]);
+    self->send(w->second.block_manager, make_msg<wire::DropBlocks>(b));
+  }
+}
+
+msg<wire::BlockAllocation> allocate(tracker_ptr self, time_ms t) {
+  auto& st = self->state;
+  auto& alloc = st.allocations[t];
+  for (auto& [stream, blocks] : st.unallocated) {
+    auto& dst = alloc[stream];
+    std::move(blocks.begin(), blocks.end(), std::back_inserter(dst));
+    blocks.clear();
+  }
+  capnp::MallocMessageBuilder b;
+  auto out = b.initRoot<wire::BlockAllocation>();
+  out.setBatchTime(t);
+  auto streams = out.initStreams(static_cast<unsigned>(alloc.size()));
+  unsigned i = 0;
+  for (auto& [stream, blocks] : alloc) {
+    streams[i].setStream(stream);
+    auto list = streams[i].initBlocks(static_cast<unsigned>(blocks.size()));
+    for (unsigned j = 0; j < blocks.size(); ++j)
+      encode(blocks[j], list[j]);
+    ++i;
+  }
+  return make_msg<wire::BlockAllocation>(b);
+}
+
+} // namespace
+
+caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings,
+                               std::shared_ptr<listener_bus> listeners) {
+  auto& st = self->state;
+  st.g = g;
+  st.settings = std::move(settings);
+  st.listeners = std::move(listeners);
+  for (auto& n : g->nodes())
+    if (n->kind() == node_kind::receiver_input)
+      st.streams[n->index()];
+  return {
+    [self](const msg<wire::WorkerChange>& m) {
+      auto& st = self->state;
+      std::string node;
+      bool joined = false;
+      if (auto err = read_msg(m, [&](wire::WorkerChange::Reader r) {
+            node = r.getNode();
+            joined = r.getJoined();
+          })) {
+        SLUICE_WARN("tracker", describe(err));
+        return;
+      }
+      if (joined) {
+        if (m.caps.size() < 3)
+          return;
+        st.workers[node] = tracked_worker{m.caps[0], m.caps[2], 0};
+        place_receivers(self);
+        return;
+      }
+      st.workers.erase(node);
+      bool lost_any = false;
+      for (auto& [stream, s] : st.streams) {
+        if (s.node == node) {
+          SLUICE_WARN("tracker", "receiver of stream " << stream
+                                                       << " lost with worker "
+                                                       << node);
+          s.node.clear();
+          s.receiver = caf::actor{};
+          s.starting = false;
+          lost_any = true;
+        }
+      }
+      if (lost_any)
+        self->delayed_send(self, st.settings.receiver_restart_delay,
+                           place_atom::value);
+    },
+    [self](place_atom) { place_receivers(self); },
+    [self](const msg<wire::AddBlock>& m) {
+      auto& st = self->state;
+      auto err = read_msg(m, [&](wire::AddBlock::Reader r) {
+        auto stream = r.getStream();
+        if (st.streams.count(stream) == 0) {
+          SLUICE_WARN("tracker", "AddBlock for unknown stream " << stream);
+          return;
+        }
+        st.unallocated[stream].push_back(decode(r.getBlock()));
+      });
+      if (err)
+        SLUICE_WARN("tracker", describe(err));
+    },
+    [self](const msg<wire::ReceiverEvent>& m) {
+      receiver_info info;
+      auto err = read_msg(m, [&](wire::ReceiverEvent::Reader r) {
+        info.stream = r.getStream();
+        info.node = r.getNode();
+        info.message = r.getMessage();
+        switch (r.getKind()) {
+          case wire::ReceiverEvent::Kind::STARTED:
+            info.what = receiver_info::kind::started;
+            break;
+          case wire::ReceiverEvent::Kind::ERROR:
+            info.what = receiver_info::kind::error;
+            break;
+          default:
+            info.what = receiver_info::kind::stopped;
+        }
+      });
+      if (err) {
+        SLUICE_WARN("tracker", describe(err));
+        return;
+      }
+      if (info.what == receiver_info::kind::error)
+        SLUICE_WARN("tracker", "stream " << info.stream << " on " << info.node
+                                         << ": " << info.message);
+      self->state.listeners->receiver_event(info);
+    },
+    [self](const msg<wire::AllocateBlocks>& m)
+      -> caf::result<msg<wire::BlockAllocation>> {
+      time_ms t = 0;
+      if (auto err = read_msg(m, [&](wire::AllocateBlocks::Reader r) {
+            t = r.getBatchTime();
+          }))
+        return err;
+      return allocate(self, t);
+    },
+    [self](const msg<wire::ReleaseBatch>& m) {
+      auto& st = self->state;
+      time_ms t = 0;
+      if (auto err = read_msg(m, [&](wire::ReleaseBatch::Reader r) {
+            t = r.getBatchTime();
+          })) {
+        SLUICE_WARN("tracker", describe(err));
+        return;
+      }
+      auto i = st.allocations.find(t);
+      if (i == st.allocations.end())
+        return;
+      drop_blocks(self, i->second);
+      st.allocations.erase(i);
+    },
+    [self](stop_receivers_atom) -> caf::result<bool> {
+      auto& st = self->state;
+      st.stopping = true;
+      std::vector<caf::actor> running;
+      for (auto& [stream, s] : st.streams)
+        if (s.receiver)
+          running.push_back(s.receiver);
+      if (running.empty())
+        return true;
+      auto rp = self->make_response_promise<bool>();
+      auto left = std::make_shared<size_t>(running.size());
+      for (auto& r : running) {
+        capnp::MallocMessageBuilder b;
+        b.initRoot<wire::StopReceiver>().setReason("graceful stop");
+        self->request(r, std::chrono::seconds{30}, make_msg<wire::StopReceiver>(b))
+          .then(
+            [rp, left](const msg<wire::ReceiverStopped>&) mutable {
+              if (--*left == 0)
+                rp.deliver(true);
+            },
+            [rp, left](caf::error& err) mutable {
+              SLUICE_WARN("tracker", "a receiver did not stop cleanly: "
+                                       << describe(err));
+              if (--*left == 0)
+                rp.deliver(true);
+            });
+      }
+      return rp;
+    },
+  };
+}
+
+} // namespace sluice

@@ -1,0 +1,196 @@
+#include "actors/task_runner.hpp"
+
+#include <chrono>
+
+#include "actors/atoms.hpp"
+#include "messages/schemas.hpp"
+#include "runtime/exec/executor.hpp"
+#include "runtime/log.hpp"
+
+namespace sluice {
+
+const char* task_runner_state::name = "task_runner";
+
+namespace {
+
+using runner_ptr = caf::stateful_actor<task_runner_state>*;
+
+/// A remote read that takes longer than this counts as a failed location.
+constexpr auto fetch_timeout = std::chrono::seconds{30};
+
+msg<wire::TaskResult> make_result(runner_ptr self, const caf::error& err,
+                                  task_context* ctx) {
+  capnp::MallocMessageBuilder b;
+  auto r = b.initRoot<wire::TaskResult>();
+  r.setOk(!err);
+  r.setNode(self->state.node);
+  r.setReplicaSwitches(self->state.replica_switches);
+  buffer payload;
+  if (err) {
+    r.setError(describe(err));
+  } else if (ctx != nullptr) {
+    r.setInputRecords(ctx->input_records());
+    auto& outs = ctx->shuffle_outputs();
+    auto list = r.initShuffleOutputs(static_cast<unsigned>(outs.size()));
+    for (unsigned i = 0; i < outs.size(); ++i) {
+      list[i].setReducer(outs[i].bucket);
+      list[i].setId(outs[i].id);
+      list[i].setRecords(outs[i].records);
+      list[i].setBytes(outs[i].bytes);
+    }
+    payload = ctx->result();
+  }
+  return make_msg<wire::TaskResult>(b, std::move(payload));
+}
+
+void finish(runner_ptr self, const caf::error& err, task_context* ctx) {
+  auto& st = self->state;
+  self->send(st.executor, task_done_atom::value, st.id, make_result(self, err, ctx));
+  self->quit();
+}
+
+void run_task(runner_ptr self) {
+  auto& st = self->state;
+  task_context ctx{st.spec.batch_time, st.spec.partition, st.spec.attempt,
+                   st.spec.counts, st.node, st.store};
+  for (auto& r : st.spec.reads)
+    if (r.source == leaf_read::kind::file)
+      ctx.add_file(r.node, r.partition, r.file);
+  // Shuffle reads may list no block at all (no map task wrote that bucket);
+  // the leaf partition still exists and is empty.
+  for (auto& r : st.spec.reads)
+    if (r.source == leaf_read::kind::shuffle)
+      ctx.add_blocks(r.node, r.partition, {});
+  for (auto& f : st.fetches)
+    ctx.add_blocks(f.leaf, f.partition, {f.bytes});
+  auto err = execute_task(*st.g, st.spec, ctx);
+  finish(self, err, &ctx);
+}
+
+const caf::actor* peer_of(runner_ptr self, const std::string& node) {
+  for (auto& [name, cap] : self->state.spec.peers)
+    if (name == node && cap < self->state.caps.size())
+      return &self->state.caps[cap];
+  return nullptr;
+}
+
+void fetch(runner_ptr self, size_t i);
+
+void fetched(runner_ptr self) {
+  if (--self->state.outstanding == 0 && !self->state.failed)
+    run_task(self);
+}
+
+void location_failed(runner_ptr self, size_t i, const std::string& why) {
+  auto& f = self->state.fetches[i];
+  if (!f.failures.empty())
+    f.failures += "; ";
+  f.failures += why;
+  ++self->state.replica_switches;
+  fetch(self, i);
+}
+
+void fetch(runner_ptr self, size_t i) {
+  auto& st = self->state;
+  auto& f = st.fetches[i];
+  // The local store first: it may hold a replica the driver does not list.
+  if (f.next_location == 0) {
+    if (auto local = st.store->get(f.ref.id)) {
+      f.bytes = local->bytes;
+      f.done = true;
+      fetched(self);
+      return;
+    }
+  }
+  while (f.next_location < f.ref.locations.size()) {
+    auto& loc = f.ref.locations[f.next_location++];
+    if (loc == st.node)
+      continue; // checked above
+    auto* bm = peer_of(self, loc);
+    if (bm == nullptr || !*bm) {
+      if (!f.failures.empty())
+        f.failures += "; ";
+      f.failures += loc + ": no BlockManager known";
+      continue;
+    }
+    capnp::MallocMessageBuilder b;
+    b.initRoot<wire::GetBlock>().setId(f.ref.id);
+    self->request(*bm, fetch_timeout, make_msg<wire::GetBlock>(b))
+      .then(
+        [self, i, loc](const msg<wire::BlockData>& reply) {
+          bool found = false;
+          auto err = read_msg(reply, [&](wire::BlockData::Reader r) {
+            found = r.getFound();
+          });
+          if (err)
+            location_failed(self, i, loc + ": " + describe(err));
+          else if (!found || reply.payload.empty())
+            location_failed(self, i, loc + ": block not found");
+          else {
+            auto& item = self->state.fetches[i];
+            item.bytes = reply.payload;
+            item.done = true;
+            fetched(self);
+          }
+        },
+        [self, i, loc](caf::error& err) {
+          location_failed(self, i, loc + ": " + describe(err));
+        });
+    return;
+  }
+  st.failed = true;
+  finish(self,
+         make_error(errc::task_failed,
+                    st.spec.describe() + ": cannot read block " + f.ref.id
+                      + " from any location ("
+                      + (f.failures.empty() ? "none listed" : f.failures) + ")"),
+         nullptr);
+}
+
+} // namespace
+
+caf::behavior task_runner(runner_ptr self, task_spec spec,
+                          std::vector<caf::actor> caps, std::string node,
+                          graph* g, std::shared_ptr<block_store> store,
+                          caf::actor executor, uint64_t id) {
+  auto& st = self->state;
+  st.spec = std::move(spec);
+  st.caps = std::move(caps);
+  st.node = std::move(node);
+  st.g = g;
+  st.store = std::move(store);
+  st.executor = std::move(executor);
+  st.id = id;
+  for (auto& r : st.spec.reads) {
+    if (r.source == leaf_read::kind::block) {
+      fetch_item f;
+      f.leaf = r.node;
+      f.partition = r.partition;
+      f.ref = r.block;
+      st.fetches.push_back(std::move(f));
+    } else if (r.source == leaf_read::kind::shuffle) {
+      for (auto& ref : r.shuffle) {
+        fetch_item f;
+        f.leaf = r.node;
+        f.partition = r.partition;
+        f.ref = ref;
+        st.fetches.push_back(std::move(f));
+      }
+    }
+  }
+  self->send(self, start_atom::value);
+  return {
+    [self](start_atom) {
+      auto& st = self->state;
+      st.outstanding = st.fetches.size();
+      if (st.outstanding == 0) {
+        run_task(self);
+        return;
+      }
+      for (size_t i = 0; i < st.fetches.size() && !st.failed; ++i)
+        fetch(self, i);
+    },
+  };
+}
+
+} // namespace sluice

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "runtime/block_store.hpp"
+#include "runtime/exec/task_spec.hpp"
+#include "runtime/graph.hpp"
+
+namespace sluice {
+
+/// One block a task needs, and where it may be read.
+struct fetch_item {
+  uint32_t leaf = 0;
+  uint32_t partition = 0;
+  block_ref ref;
+  size_t next_location = 0;
+  std::string failures; ///< why earlier locations failed
+  buffer bytes;
+  bool done = false;
+};
+
+/// State of a task runner: runs one task attempt and reports to its
+/// TaskExecutor with (task_done_atom, id, msg<TaskResult>), then quits.
+///
+/// It reads each input block from the local store if present, else from the
+/// listed locations in order: a location that fails or lacks the block is
+/// skipped for the next one (hot standby), and only when none is left does
+/// the task fail, naming the block and every location's failure.
+/// Lifetime: spawned detached by the TaskExecutor for one task.
+struct task_runner_state {
+  static const char* name;
+  task_spec spec;
+  std::vector<caf::actor> caps;
+  std::string node;
+  graph* g = nullptr;
+  std::shared_ptr<block_store> store;
+  caf::actor executor;
+  uint64_t id = 0;
+  std::vector<fetch_item> fetches;
+  size_t outstanding = 0;
+  uint32_t replica_switches = 0;
+  bool failed = false;
+};
+
+caf::behavior task_runner(caf::stateful_actor<task_runner_state>* self,
+                          task_spec spec, std::vector<caf::actor> caps,
+                          std::string node, graph* g,
+                          std::shared_ptr<block_store> store,
+                          caf::actor executor, uint64_t id);
+
+} // namespace sluice

@@ -1,0 +1,37 @@
+// wordcount: counts the words of each batch.
+//
+//   wordcount --source=URI --output=DIR
+//             [--local=N | --role=driver --listen=host:port
+//                        | --role=worker --driver=host:port]
+//             [--batch-interval=500ms] [--duration=SECONDS] [--sluice.*=...]
+//
+// URI: socket://host:port, dir:///abs/path or gen://RATE. Every batch writes
+// DIR/<batch time ms>/part-NNNNN files of "word<TAB>count" lines. Start every
+// process of a cluster with the same options plus its role.
+
+#include <iostream>
+#include <string>
+
+#include "apps/wordcount_graph.hpp"
+
+int main(int argc, char** argv) {
+  std::string source;
+  std::string output;
+  return sluice::run(
+    argc, argv,
+    [&](sluice::config& cfg) {
+      cfg.app_options()
+        .add(source, "source",
+             "input: socket://host:port, dir:///abs/path or gen://RATE")
+        .add(output, "output", "directory for DIR/<batch ms>/part-NNNNN files");
+    },
+    [&](sluice::streaming_context& ssc) {
+      if (source.empty())
+        throw std::invalid_argument("--source=URI is required");
+      if (output.empty())
+        throw std::invalid_argument("--output=DIR is required");
+      auto lines = sluice::apps::source_from_uri(ssc, source);
+      sluice::apps::word_counts(lines).save_as_text_files_in(output).name(
+        "word-counts");
+    });
+}

@@ -1,0 +1,37 @@
+#include "apps/wordcount_graph.hpp"
+
+#include <stdexcept>
+
+namespace sluice::apps {
+
+dstream<std::string> source_from_uri(streaming_context& ssc,
+                                     const std::string& uri) {
+  auto bad = [&](const std::string& why) {
+    return std::invalid_argument("--source=" + uri + ": " + why);
+  };
+  auto sep = uri.find("://");
+  if (sep == std::string::npos)
+    throw bad("expected socket://host:port, dir:///abs/path or gen://RATE");
+  auto scheme = uri.substr(0, sep);
+  auto rest = uri.substr(sep + 3);
+  if (scheme == "socket") {
+    auto ep = parse_endpoint("source", rest);
+    if (!ep)
+      throw bad(describe(ep.error()));
+    return ssc.socket_text_stream(ep->host, ep->port);
+  }
+  if (scheme == "dir") {
+    if (rest.empty() || rest.front() != '/')
+      throw bad("the directory must be an absolute path (dir:///abs/path)");
+    return ssc.text_file_stream(rest);
+  }
+  if (scheme == "gen") {
+    if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos
+        || rest.size() > 12)
+      throw bad("the rate must be a number of records per second");
+    return ssc.generator_stream(std::stoull(rest));
+  }
+  throw bad("unknown scheme '" + scheme + "'");
+}
+
+} // namespace sluice::apps

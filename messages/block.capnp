@@ -1,0 +1,47 @@
+@0xfdf6f8319148f6eb;
+# Blocks and the BlockManager protocol. Spec and evolution rules: docs/messages.md.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("sluice::wire");
+
+struct Block {
+  # The unit in which records move and are stored: a list of encoded records
+  # (record codecs: runtime/codec.hpp). Travels as an envelope payload, never
+  # nested in another message, so local sends share it instead of copying.
+  records @0 :List(Data);
+}
+
+struct BlockRef {
+  # Where a block can be read. `locations` are node ids, preferred first.
+  id @0 :Text;
+  records @1 :UInt64;
+  bytes @2 :UInt64;
+  locations @3 :List(Text);
+}
+
+struct PutBlock {
+  # Store the envelope's payload under `id`. Answered with PutBlockAck.
+  id @0 :Text;
+  records @1 :UInt64;
+}
+
+struct PutBlockAck {
+  id @0 :Text;
+  node @1 :Text;
+}
+
+struct GetBlock {
+  # Answered with BlockData; the payload holds the block when `found`.
+  id @0 :Text;
+}
+
+struct BlockData {
+  id @0 :Text;
+  found @1 :Bool;
+}
+
+struct DropBlocks {
+  # Forget these blocks, and every block whose id starts with a prefix.
+  ids @0 :List(Text);
+  prefixes @1 :List(Text);
+}

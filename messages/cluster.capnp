@@ -1,0 +1,33 @@
+@0x9afea6e44663df90;
+# Node membership: workers registering with the driver. See docs/messages.md.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("sluice::wire");
+
+struct RegisterWorker {
+  # Sent by a worker node to the driver's membership actor.
+  # Capabilities: [0] BlockManager, [1] TaskExecutor, [2] the worker node actor.
+  node @0 :Text;             # unique per process incarnation: host/pid/start time
+  slots @1 :UInt32;          # tasks the TaskExecutor runs at once
+  graphFingerprint @2 :UInt64;
+  graphSize @3 :UInt32;
+}
+
+struct RegisterWorkerAck {
+  accepted @0 :Bool;
+  reason @1 :Text;           # why a registration was refused
+  driverNode @2 :Text;
+}
+
+struct Shutdown {
+  # The driver stopped gracefully: the worker node stops and its process exits.
+  reason @0 :Text;
+}
+
+struct WorkerChange {
+  # Driver-internal: membership tells the tracker and the scheduler.
+  # Capabilities when joined: [0] BlockManager, [1] TaskExecutor, [2] node actor.
+  node @0 :Text;
+  joined @1 :Bool;
+  slots @2 :UInt32;
+}

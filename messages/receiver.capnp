@@ -1,0 +1,43 @@
+@0xbb606914dac355dc;
+# Receivers and the ReceiverTracker. See docs/messages.md.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("sluice::wire");
+
+using import "block.capnp".BlockRef;
+
+struct StartReceiver {
+  # Tracker -> worker node. Capabilities: [0] the tracker, to report to.
+  stream @0 :UInt32;         # the input node's index in the graph
+}
+
+struct StopReceiver {
+  # Tracker -> receiver: stop the source, cut and report what was buffered,
+  # then answer ReceiverStopped.
+  reason @0 :Text;
+}
+
+struct ReceiverStopped {
+  stream @0 :UInt32;
+  blocks @1 :UInt64;
+  records @2 :UInt64;
+}
+
+struct AddBlock {
+  # Receiver -> tracker, only after the block is stored.
+  stream @0 :UInt32;
+  block @1 :BlockRef;
+}
+
+struct ReceiverEvent {
+  # Receiver -> tracker: state changes and errors (e.g. a refused connection).
+  stream @0 :UInt32;
+  node @1 :Text;
+  kind @2 :Kind;
+  message @3 :Text;
+  enum Kind {
+    started @0;
+    error @1;
+    stopped @2;
+  }
+}

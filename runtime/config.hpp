@@ -1,0 +1,105 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/timespan.hpp>
+
+#include "runtime/error.hpp"
+
+namespace sluice {
+
+/// How a process takes part in a sluice application.
+enum class run_mode {
+  local,  ///< driver and N workers in this process
+  driver, ///< the cluster's driver (--role=driver)
+  worker, ///< a cluster worker (--role=worker --driver=host:port)
+};
+
+/// A host and a port, parsed from "host:port".
+struct endpoint {
+  std::string host;
+  uint16_t port = 0;
+};
+
+/// Parses "host:port" (port 0..65535); a clear error names `key` otherwise.
+caf::expected<endpoint> parse_endpoint(const std::string& key,
+                                       const std::string& str);
+
+/// The settings a streaming context runs with, after validation.
+struct run_settings {
+  run_mode mode = run_mode::local;
+  uint32_t local_workers = 2;
+  endpoint listen{"127.0.0.1", 0};
+  endpoint driver;
+  std::chrono::milliseconds batch_interval{1000};
+  std::chrono::milliseconds block_interval{200};
+  std::chrono::seconds duration{0}; ///< 0: until stopped
+  uint64_t receiver_max_rate = 0;
+  uint32_t task_max_failures = 4;
+  uint32_t executor_cores = 2;
+  uint32_t default_parallelism = 4;
+  uint32_t concurrent_jobs = 1;
+  std::chrono::milliseconds receiver_restart_delay{200};
+  bool stop_gracefully_on_shutdown = false;
+  std::string checkpoint_dir;
+  bool wal_enable = false;
+  std::chrono::milliseconds wal_rolling_interval{60000};
+  std::string storage_level = "memory_ser_2";
+};
+
+/// sluice's actor_system_config: every key of DESIGN.md §9 under the
+/// `sluice.` prefix (command line `--sluice.key=value` or `[sluice]` in an
+/// ini file), the mode options every sluice program takes (`--local=N`,
+/// `--role`, `--listen`, `--driver`, `--duration`, `--batch-interval`), and
+/// the message types and error category of sluice registered.
+///
+/// Applications add their own options through `app_options()` before
+/// parsing. Lifetime: outlives the actor_system built from it.
+class config : public caf::actor_system_config {
+public:
+  config();
+
+  /// Option group for application options (no prefix: `--source=...`).
+  caf::config_option_adder app_options();
+
+  /// Parses the command line (and `--config-file`, if given), then validates.
+  /// Unknown options, unknown ini keys and bad values yield an error that
+  /// names them.
+  caf::error parse_args(int argc, char** argv);
+
+  /// Validated settings; valid after parse_args() (or set directly by
+  /// embedding programs and tests through `sluice_settings`).
+  run_settings sluice_settings;
+
+  /// Checks the raw option values and fills sluice_settings.
+  caf::error validate();
+
+private:
+  // Raw option storage bound to CAF's option parser.
+  std::string role_;
+  int64_t local_ = -1;
+  std::string listen_ = "127.0.0.1:0";
+  std::string driver_;
+  int64_t duration_ = 0;
+  caf::timespan batch_interval_alias_{0};
+  caf::timespan batch_interval_{std::chrono::seconds{1}};
+  caf::timespan block_interval_{std::chrono::milliseconds{200}};
+  int64_t receiver_max_rate_ = 0;
+  int64_t task_max_failures_ = 4;
+  int64_t executor_cores_ = 2;
+  int64_t default_parallelism_ = 4;
+  int64_t concurrent_jobs_ = 1;
+  caf::timespan receiver_restart_delay_{std::chrono::milliseconds{200}};
+  bool stop_gracefully_on_shutdown_ = false;
+  std::string checkpoint_dir_;
+  bool wal_enable_ = false;
+  caf::timespan wal_rolling_interval_{std::chrono::seconds{60}};
+  std::string storage_level_ = "memory_ser_2";
+  std::string log_level_ = "info";
+};
+
+} // namespace sluice

@@ -1,0 +1,303 @@
+#pragma once
+
+// The typed DStream API. A dstream<T> is a handle to a node of the graph its
+// streaming_context owns; operators add nodes and return new handles. Build
+// the graph before start(), the same way in every process of an application.
+//
+// Functions given to operators run on workers, possibly on several threads
+// at once: they must be thread-safe and must not capture state that differs
+// between processes.
+
+#include <cstdint>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "runtime/graph.hpp"
+#include "runtime/nodes/input_nodes.hpp"
+#include "runtime/nodes/narrow_nodes.hpp"
+#include "runtime/nodes/output_nodes.hpp"
+#include "runtime/nodes/shuffle_nodes.hpp"
+
+namespace sluice {
+
+class streaming_context;
+
+graph& graph_of(streaming_context& ctx);
+uint32_t default_parallelism_of(const streaming_context& ctx);
+
+template <class T>
+struct is_pair : std::false_type {};
+
+template <class K, class V>
+struct is_pair<std::pair<K, V>> : std::true_type {};
+
+/// A handle to an output operation, to give it a stable id.
+class output_ref {
+public:
+  output_ref(streaming_context* ctx, node_base* node) : ctx_(ctx), node_(node) {
+  }
+
+  /// Sets the operation's id (part of the unique id of its output
+  /// partitions); throws std::invalid_argument if the id is taken.
+  output_ref& name(std::string id);
+
+  node_base* node() const noexcept {
+    return node_;
+  }
+
+private:
+  streaming_context* ctx_;
+  node_base* node_;
+};
+
+template <class T>
+class dstream {
+public:
+  static_assert(has_codec<T>::value,
+                "records need a codec: see runtime/codec.hpp");
+
+  using value_type = T;
+
+  dstream(streaming_context* ctx, typed_node<T>* node) : ctx_(ctx), node_(node) {
+  }
+
+  typed_node<T>* node() const noexcept {
+    return node_;
+  }
+
+  streaming_context& context() const noexcept {
+    return *ctx_;
+  }
+
+  /// Gives this operator a stable id (kept across rebuilds for checkpoints);
+  /// throws std::invalid_argument if the id is taken or the graph runs.
+  dstream& name(std::string id) {
+    if (auto err = graph_of(*ctx_).rename(node_, std::move(id)))
+      throw std::invalid_argument(describe(err));
+    return *this;
+  }
+
+  // -- narrow transformations -----------------------------------------------
+
+  template <class F>
+  auto map(F f) const {
+    using out = std::decay_t<std::invoke_result_t<F&, T&&>>;
+    return make<out, map_node<T, out, F>>(node_, std::move(f));
+  }
+
+  /// flat_map(f) with f(x) returning a range; flat_map<U>(f) with
+  /// f(x, emit) calling emit(U) for each result.
+  template <class U = void, class F>
+  auto flat_map(F f) const {
+    if constexpr (std::is_void_v<U>) {
+      using range = std::decay_t<std::invoke_result_t<F&, T&&>>;
+      using out = std::decay_t<decltype(*std::begin(std::declval<range&>()))>;
+      return make<out, flat_map_node<T, out, F, false>>(node_, std::move(f));
+    } else {
+      return make<U, flat_map_node<T, U, F, true>>(node_, std::move(f));
+    }
+  }
+
+  template <class F>
+  dstream<T> filter(F f) const {
+    return make<T, filter_node<T, F>>(node_, std::move(f));
+  }
+
+  /// f(std::vector<T>&&) -> std::vector<U>, once per partition.
+  template <class F>
+  auto map_partitions(F f) const {
+    using out = typename std::invoke_result_t<F&, std::vector<T>&&>::value_type;
+    return make<out, partition_fn_node<T, out, F, false>>(node_, std::move(f));
+  }
+
+  /// f(const partition_info&, std::vector<T>&&) -> std::vector<U>, once per
+  /// partition of every batch: the batch time and partition are known, which
+  /// is what Spark's transform is mostly used for. Closures cannot travel, so
+  /// whole-batch logic runs after repartition(1).
+  template <class F>
+  auto transform(F f) const {
+    using out = typename std::invoke_result_t<F&, const partition_info&,
+                                              std::vector<T>&&>::value_type;
+    return make<out, partition_fn_node<T, out, F, true>>(node_, std::move(f));
+  }
+
+  dstream<T> union_with(const dstream<T>& other) const {
+    return make<T, union_node<T>>(std::vector<typed_node<T>*>{node_, other.node()});
+  }
+
+  // -- shuffles ----------------------------------------------------------------
+
+  dstream<T> repartition(uint32_t partitions) const {
+    check_partitions("repartition", partitions);
+    return make<T, repartition_node<T>>(node_, partitions);
+  }
+
+  /// One record per batch: the number of records (0 for an empty batch).
+  dstream<int64_t> count() const {
+    return map_partitions([](std::vector<T>&& xs) {
+             return std::vector<int64_t>{static_cast<int64_t>(xs.size())};
+           })
+      .repartition(1)
+      .map_partitions([](std::vector<int64_t>&& xs) {
+        return std::vector<int64_t>{std::accumulate(xs.begin(), xs.end(), int64_t{0})};
+      });
+  }
+
+  /// One record per non-empty batch: f folded over all records.
+  template <class F>
+  dstream<T> reduce(F f) const {
+    auto fold = [f](std::vector<T>&& xs) {
+      std::vector<T> result;
+      if (xs.empty())
+        return result;
+      T acc = std::move(xs.front());
+      for (size_t i = 1; i < xs.size(); ++i)
+        acc = f(std::move(acc), std::move(xs[i]));
+      result.push_back(std::move(acc));
+      return result;
+    };
+    return map_partitions(fold).repartition(1).map_partitions(fold);
+  }
+
+  dstream<std::pair<T, int64_t>> count_by_value(uint32_t partitions = 0) const {
+    return map([](T x) { return std::pair<T, int64_t>{std::move(x), 1}; })
+      .reduce_by_key([](int64_t a, int64_t b) { return a + b; }, partitions);
+  }
+
+  /// For streams of pairs: merge the values of each key with f (associative
+  /// and commutative), combining on the map side first.
+  template <class F>
+  dstream<T> reduce_by_key(F f, uint32_t partitions = 0) const {
+    static_assert(is_pair<T>::value, "reduce_by_key needs a stream of pairs");
+    using value = typename T::second_type;
+    return combine_by_key_impl<value>("reduce_by_key", partitions, true,
+                                      [](value v) { return v; }, f, f);
+  }
+
+  /// For streams of pairs: all values of each key, in no particular order.
+  auto group_by_key(uint32_t partitions = 0) const {
+    static_assert(is_pair<T>::value, "group_by_key needs a stream of pairs");
+    using value = typename T::second_type;
+    using values = std::vector<value>;
+    return combine_by_key_impl<values>(
+      "group_by_key", partitions, false, [](value v) { return values{std::move(v)}; },
+      [](values c, value v) {
+        c.push_back(std::move(v));
+        return c;
+      },
+      [](values a, values b) {
+        a.insert(a.end(), std::make_move_iterator(b.begin()),
+                 std::make_move_iterator(b.end()));
+        return a;
+      });
+  }
+
+  /// The general keyed shuffle: create(v) starts a combiner, merge_value(c, v)
+  /// adds a value, merge_combiners(c1, c2) merges two (all return the
+  /// combiner).
+  template <class Create, class MergeValue, class MergeCombiners>
+  auto combine_by_key(Create create, MergeValue merge_value,
+                      MergeCombiners merge_combiners,
+                      uint32_t partitions = 0) const {
+    static_assert(is_pair<T>::value, "combine_by_key needs a stream of pairs");
+    using value = typename T::second_type;
+    using combiner = std::decay_t<std::invoke_result_t<Create&, value&&>>;
+    return combine_by_key_impl<combiner>("combine_by_key", partitions, true,
+                                         std::move(create),
+                                         std::move(merge_value),
+                                         std::move(merge_combiners));
+  }
+
+  // -- output operations --------------------------------------------------------
+
+  /// Prints the first n records of every batch on the driver.
+  output_ref print(size_t n = 10) const {
+    return add_output(std::make_unique<print_node<T>>(node_, n));
+  }
+
+  /// f(time_ms batch_time, std::vector<std::vector<T>>& partitions) on the
+  /// driver after every batch.
+  template <class F>
+  output_ref foreach_batch(F f) const {
+    return add_output(
+      std::make_unique<foreach_batch_node<T, F>>(node_, std::move(f)));
+  }
+
+  /// f(const output_partition& id, std::vector<T>& records) on a worker, for
+  /// every partition of every batch.
+  template <class F>
+  output_ref foreach_partition(F f) const {
+    return add_output(std::make_unique<foreach_partition_node<T, F>>(
+      "foreach_partition", node_, std::move(f)));
+  }
+
+  /// Spark's saveAsTextFiles: "<prefix>-<batch ms>[.<suffix>]/part-NNNNN",
+  /// one line per record (see text_format.hpp), each file written atomically.
+  output_ref save_as_text_files(std::string prefix, std::string suffix = "") const {
+    return save_text([prefix, suffix](time_ms t) { return batch_dir(prefix, suffix, t); });
+  }
+
+  /// The same, laid out as "<dir>/<batch ms>/part-NNNNN".
+  output_ref save_as_text_files_in(std::string dir) const {
+    return save_text([dir](time_ms t) { return dir + "/" + std::to_string(t); });
+  }
+
+private:
+  template <class Out, class Node, class... Ts>
+  dstream<Out> make(Ts&&... xs) const {
+    auto node = std::make_unique<Node>(std::forward<Ts>(xs)...);
+    return dstream<Out>{ctx_, graph_of(*ctx_).add(std::move(node))};
+  }
+
+  output_ref add_output(std::unique_ptr<node_base> x) const {
+    return output_ref{ctx_, graph_of(*ctx_).add(std::move(x))};
+  }
+
+  template <class PathFn>
+  output_ref save_text(PathFn path_of) const {
+    auto write = [path_of](const output_partition& id, std::vector<T>& xs) {
+      std::string content;
+      for (auto& x : xs) {
+        append_text(content, x);
+        content += '\n';
+      }
+      write_part_file(path_of(id.batch_time), id.partition, content);
+    };
+    return add_output(std::make_unique<foreach_partition_node<T, decltype(write)>>(
+      "save_as_text_files", node_, std::move(write)));
+  }
+
+  static void check_partitions(const char* op, uint32_t n) {
+    if (n == 0 || n > 100000)
+      throw std::invalid_argument(std::string{op} + ": partition count "
+                                  + std::to_string(n)
+                                  + " must be between 1 and 100000");
+  }
+
+  template <class C, class Create, class MergeValue, class MergeCombiners>
+  auto combine_by_key_impl(const char* op, uint32_t partitions,
+                           bool map_side_combine, Create create,
+                           MergeValue merge_value,
+                           MergeCombiners merge_combiners) const {
+    using key = typename T::first_type;
+    using value = typename T::second_type;
+    if (partitions == 0)
+      partitions = default_parallelism_of(*ctx_);
+    check_partitions(op, partitions);
+    using node_type = combine_by_key_node<key, value, C, Create, MergeValue,
+                                          MergeCombiners>;
+    return make<std::pair<key, C>, node_type>(op, node_, partitions,
+                                              map_side_combine, std::move(create),
+                                              std::move(merge_value),
+                                              std::move(merge_combiners));
+  }
+
+  streaming_context* ctx_;
+  typed_node<T>* node_;
+};
+
+} // namespace sluice

@@ -1,0 +1,56 @@
+#include "runtime/exec/executor.hpp"
+
+#include <exception>
+
+#include "runtime/codec.hpp"
+
+#include <kj/exception.h>
+
+namespace sluice {
+
+namespace {
+
+caf::error run(graph& g, const task_spec& spec, task_context& ctx) {
+  auto* target = g.at(spec.target);
+  if (target == nullptr)
+    return make_error(errc::task_failed, spec.describe() + ": unknown node "
+                                           + std::to_string(spec.target));
+  if (spec.action == task_action::shuffle_write) {
+    auto* shuffle = dynamic_cast<shuffle_base*>(target);
+    if (shuffle == nullptr)
+      return make_error(errc::task_failed,
+                        spec.describe() + ": node " + target->id()
+                          + " is not a shuffle");
+    shuffle->write(ctx, spec.partition);
+  } else {
+    auto* out = dynamic_cast<output_base*>(target);
+    if (out == nullptr)
+      return make_error(errc::task_failed, spec.describe() + ": node "
+                                             + target->id()
+                                             + " is not an output");
+    out->run(ctx, spec.partition);
+  }
+  return caf::none;
+}
+
+} // namespace
+
+caf::error execute_task(graph& g, const task_spec& spec, task_context& ctx) {
+  try {
+    return run(g, spec, ctx);
+  } catch (const kj::Exception& e) {
+    return make_error(errc::task_failed,
+                      spec.describe() + ": corrupt input block: "
+                        + e.getDescription().cStr());
+  } catch (const decode_error& e) {
+    return make_error(errc::task_failed,
+                      spec.describe() + ": corrupt record: " + e.what());
+  } catch (const std::exception& e) {
+    return make_error(errc::task_failed, spec.describe() + ": " + e.what());
+  } catch (...) {
+    return make_error(errc::task_failed,
+                      spec.describe() + ": unknown exception");
+  }
+}
+
+} // namespace sluice

@@ -1,0 +1,167 @@
+#include "runtime/exec/planner.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <stdexcept>
+
+namespace sluice {
+
+partition_counts count_partitions(const graph& g, const batch_inputs& inputs) {
+  partition_counts counts;
+  // Node indexes are a topological order: parents are always created first.
+  for (auto& n : g.nodes()) {
+    auto k = n->kind();
+    if (n->is_leaf() && k != node_kind::shuffle) {
+      auto i = inputs.find(n->index());
+      counts.set(n->index(), i == inputs.end()
+                               ? 0u
+                               : static_cast<uint32_t>(i->second.size()));
+    } else {
+      counts.set(n->index(), n->partitions(counts));
+    }
+  }
+  return counts;
+}
+
+std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
+  std::vector<stage_plan> stages;
+  std::map<uint32_t, uint32_t> stage_of_shuffle;
+  // Returns the stages the stage computing `n` must wait for.
+  std::function<std::vector<uint32_t>(const node_base*)> deps;
+  std::function<uint32_t(const node_base*)> shuffle_stage;
+  deps = [&](const node_base* n) {
+    std::vector<uint32_t> result;
+    std::function<void(const node_base*)> walk = [&](const node_base* x) {
+      if (x->kind() == node_kind::shuffle) {
+        auto s = shuffle_stage(x);
+        if (std::find(result.begin(), result.end(), s) == result.end())
+          result.push_back(s);
+        return;
+      }
+      for (auto* p : x->parents())
+        walk(p);
+    };
+    walk(n);
+    return result;
+  };
+  shuffle_stage = [&](const node_base* s) {
+    auto i = stage_of_shuffle.find(s->index());
+    if (i != stage_of_shuffle.end())
+      return i->second;
+    stage_plan st;
+    st.final_node = s->parents().front()->index();
+    st.action = task_action::shuffle_write;
+    st.target = s->index();
+    st.parents = deps(s->parents().front());
+    st.id = static_cast<uint32_t>(stages.size());
+    stages.push_back(st);
+    stage_of_shuffle.emplace(s->index(), st.id);
+    return st.id;
+  };
+  stage_plan last;
+  last.final_node = out.index();
+  last.action = task_action::output;
+  last.target = out.index();
+  last.parents = deps(&out);
+  last.id = static_cast<uint32_t>(stages.size());
+  stages.push_back(last);
+  (void) g;
+  return stages;
+}
+
+void map_output_registry::add(uint32_t shuffle, uint32_t map_partition,
+                              const std::vector<shuffle_output>& outputs,
+                              const std::string& node) {
+  outputs_[shuffle][map_partition] = map_output{node, outputs};
+}
+
+std::vector<uint32_t> map_output_registry::remove_node(const std::string& node) {
+  std::vector<uint32_t> affected;
+  for (auto& [shuffle, maps] : outputs_) {
+    bool hit = false;
+    for (auto i = maps.begin(); i != maps.end();) {
+      if (i->second.node == node) {
+        i = maps.erase(i);
+        hit = true;
+      } else {
+        ++i;
+      }
+    }
+    if (hit)
+      affected.push_back(shuffle);
+  }
+  return affected;
+}
+
+bool map_output_registry::complete(uint32_t shuffle, uint32_t maps) const {
+  auto i = outputs_.find(shuffle);
+  if (i == outputs_.end())
+    return maps == 0;
+  return i->second.size() >= maps;
+}
+
+std::vector<block_ref> map_output_registry::bucket(uint32_t shuffle,
+                                                   uint32_t b) const {
+  std::vector<block_ref> result;
+  auto i = outputs_.find(shuffle);
+  if (i == outputs_.end())
+    return result;
+  for (auto& [map_partition, out] : i->second) {
+    for (auto& o : out.outputs) {
+      if (o.bucket != b)
+        continue;
+      block_ref ref;
+      ref.id = o.id;
+      ref.records = o.records;
+      ref.bytes = o.bytes;
+      ref.locations.push_back(out.node);
+      result.push_back(std::move(ref));
+    }
+  }
+  return result;
+}
+
+std::vector<std::string> map_output_registry::block_ids() const {
+  std::vector<std::string> result;
+  for (auto& [shuffle, maps] : outputs_)
+    for (auto& [m, out] : maps)
+      for (auto& o : out.outputs)
+        result.push_back(o.id);
+  return result;
+}
+
+std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts,
+                                  const batch_inputs& inputs,
+                                  const map_output_registry& outputs,
+                                  uint32_t final_node, uint32_t p) {
+  std::vector<leaf_read> result;
+  auto* n = g.at(final_node);
+  if (n == nullptr)
+    throw std::logic_error("unknown node " + std::to_string(final_node));
+  n->route(p, counts, [&](uint32_t leaf, uint32_t lp) {
+    leaf_read r;
+    r.node = leaf;
+    r.partition = lp;
+    if (g.at(leaf)->kind() == node_kind::shuffle) {
+      r.source = leaf_read::kind::shuffle;
+      r.shuffle = outputs.bucket(leaf, lp);
+    } else {
+      auto i = inputs.find(leaf);
+      if (i == inputs.end() || lp >= i->second.size())
+        throw std::logic_error("no input partition " + std::to_string(lp)
+                               + " for node " + std::to_string(leaf));
+      auto& in = i->second[lp];
+      if (in.is_file) {
+        r.source = leaf_read::kind::file;
+        r.file = in.file;
+      } else {
+        r.source = leaf_read::kind::block;
+        r.block = in.block;
+      }
+    }
+    result.push_back(std::move(r));
+  });
+  return result;
+}
+
+} // namespace sluice

@@ -1,0 +1,81 @@
+#pragma once
+
+// Driver-side planning: which partitions a batch has, which stages a job
+// splits into, and what each task reads. Pure functions over the graph, so
+// the JobScheduler holds only the protocol and the planner is unit-tested.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/exec/task_spec.hpp"
+#include "runtime/graph.hpp"
+
+namespace sluice {
+
+/// One partition of an input node in one batch.
+struct input_partition {
+  bool is_file = false;
+  block_ref block;    ///< when !is_file
+  std::string file;   ///< when is_file
+  uint64_t records = 0;
+};
+
+/// The inputs of a batch, by input node index.
+using batch_inputs = std::map<uint32_t, std::vector<input_partition>>;
+
+/// Partition counts of every node of `g` for a batch with these inputs
+/// (an input without an entry has no partitions).
+partition_counts count_partitions(const graph& g, const batch_inputs& inputs);
+
+/// One stage of a job.
+struct stage_plan {
+  uint32_t id = 0;          ///< position in the job's stage list
+  uint32_t final_node = 0;  ///< the node whose partitions the tasks compute
+  task_action action = task_action::output;
+  uint32_t target = 0;      ///< the shuffle node written, or the output node
+  std::vector<uint32_t> parents; ///< stages that must finish first
+};
+
+/// The stages of the job that runs output node `out`: one per shuffle it
+/// depends on (each shuffle once, also in diamonds), then the output stage,
+/// parents before children.
+std::vector<stage_plan> plan_job(const graph& g, const node_base& out);
+
+/// Where the map tasks of a batch's shuffles left their buckets.
+class map_output_registry {
+public:
+  /// Records the output of one map task of `shuffle` that ran on `node`.
+  void add(uint32_t shuffle, uint32_t map_partition,
+           const std::vector<shuffle_output>& outputs, const std::string& node);
+
+  /// Forgets every output a lost node held; returns the shuffles affected.
+  std::vector<uint32_t> remove_node(const std::string& node);
+
+  /// True once `maps` map tasks of `shuffle` reported.
+  bool complete(uint32_t shuffle, uint32_t maps) const;
+
+  /// Blocks of bucket `b`, in map partition order.
+  std::vector<block_ref> bucket(uint32_t shuffle, uint32_t b) const;
+
+  /// Every shuffle block id (for cleanup).
+  std::vector<std::string> block_ids() const;
+
+private:
+  struct map_output {
+    std::string node;
+    std::vector<shuffle_output> outputs;
+  };
+  // shuffle node -> map partition -> output
+  std::map<uint32_t, std::map<uint32_t, map_output>> outputs_;
+};
+
+/// The leaf reads of partition `p` of `final_node`. Throws std::logic_error
+/// if an input or shuffle it needs is missing (a scheduler bug).
+std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts,
+                                  const batch_inputs& inputs,
+                                  const map_output_registry& outputs,
+                                  uint32_t final_node, uint32_t p);
+
+} // namespace sluice

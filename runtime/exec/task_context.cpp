@@ -1,0 +1,69 @@
+#include "runtime/exec/task_context.hpp"
+
+#include <stdexcept>
+
+namespace sluice {
+
+std::string shuffle_prefix(time_ms t) {
+  return "s/" + std::to_string(t) + "/";
+}
+
+std::string shuffle_block_id(time_ms t, uint32_t node, uint32_t map_partition,
+                             uint32_t bucket) {
+  return shuffle_prefix(t) + std::to_string(node) + "/"
+         + std::to_string(map_partition) + "/" + std::to_string(bucket);
+}
+
+task_context::task_context(time_ms batch_time, uint32_t partition,
+                           uint32_t attempt, partition_counts counts,
+                           std::string node, std::shared_ptr<block_store> store)
+  : batch_time_(batch_time),
+    partition_(partition),
+    attempt_(attempt),
+    counts_(std::move(counts)),
+    node_(std::move(node)),
+    store_(std::move(store)) {
+}
+
+void task_context::add_blocks(uint32_t leaf, uint32_t p,
+                              std::vector<buffer> blocks) {
+  auto& slot = blocks_[{leaf, p}];
+  for (auto& b : blocks)
+    slot.push_back(std::move(b));
+}
+
+void task_context::add_file(uint32_t leaf, uint32_t p, std::string path) {
+  files_[{leaf, p}] = std::move(path);
+}
+
+const std::vector<buffer>& task_context::blocks(uint32_t leaf,
+                                                uint32_t p) const {
+  auto i = blocks_.find({leaf, p});
+  if (i == blocks_.end())
+    throw std::logic_error("task has no input for node " + std::to_string(leaf)
+                           + " partition " + std::to_string(p));
+  return i->second;
+}
+
+const std::string& task_context::file(uint32_t leaf, uint32_t p) const {
+  auto i = files_.find({leaf, p});
+  if (i == files_.end())
+    throw std::logic_error("task has no file for node " + std::to_string(leaf)
+                           + " partition " + std::to_string(p));
+  return i->second;
+}
+
+void task_context::put_shuffle_block(uint32_t shuffle_node, uint32_t bucket,
+                                     buffer bytes, uint64_t records) {
+  shuffle_output out;
+  out.bucket = bucket;
+  out.id = shuffle_block_id(batch_time_, shuffle_node, partition_, bucket);
+  out.records = records;
+  out.bytes = bytes.size();
+  if (!store_)
+    throw std::logic_error("task has no block store for shuffle output");
+  store_->put(out.id, stored_block{std::move(bytes), records});
+  shuffle_outputs_.push_back(std::move(out));
+}
+
+} // namespace sluice

@@ -1,0 +1,231 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/buffer.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/error.hpp"
+
+namespace sluice {
+
+class task_context;
+
+/// What a node of the DStream graph is, for the planner.
+enum class node_kind : uint8_t {
+  receiver_input,  ///< blocks cut by a Receiver on a worker
+  directory_input, ///< files that arrived in a directory (listed by the driver)
+  queue_input,     ///< batches handed to the driver (tests, replays)
+  narrow,          ///< one parent, partition i from parent partition i
+  union_,          ///< partitions of all parents, concatenated
+  shuffle,         ///< reads buckets written by the tasks of its parent
+  output,          ///< an output operation: one job per batch
+};
+
+const char* to_string(node_kind x);
+
+/// Partition counts of the graph's nodes in one batch, by node index.
+class partition_counts {
+public:
+  void set(uint32_t node, uint32_t count);
+
+  /// The count of `node`; throws std::out_of_range if unknown.
+  uint32_t at(uint32_t node) const;
+
+  bool contains(uint32_t node) const {
+    return counts_.count(node) > 0;
+  }
+
+  const std::unordered_map<uint32_t, uint32_t>& all() const {
+    return counts_;
+  }
+
+private:
+  std::unordered_map<uint32_t, uint32_t> counts_;
+};
+
+class graph;
+
+/// One node of the DStream graph.
+///
+/// Every process builds the same graph by running the same setup function, so
+/// a node's index (its creation order, which is also a topological order) and
+/// its id are the same everywhere; tasks and checkpoints name nodes by them.
+/// Lifetime: owned by the graph. Concurrency: immutable once the streaming
+/// context started, so tasks on several threads may compute through the same
+/// node at once (user functions must be thread-safe for the same reason).
+class node_base {
+public:
+  node_base(node_kind kind, std::string op, std::vector<node_base*> parents);
+
+  virtual ~node_base();
+
+  uint32_t index() const noexcept {
+    return index_;
+  }
+
+  /// The stable id: an explicit name, else "<op>-<index>".
+  const std::string& id() const noexcept {
+    return id_;
+  }
+
+  /// The operator ("map", "reduce_by_key", "socket_text_stream", ...).
+  const std::string& op() const noexcept {
+    return op_;
+  }
+
+  node_kind kind() const noexcept {
+    return kind_;
+  }
+
+  const std::vector<node_base*>& parents() const noexcept {
+    return parents_;
+  }
+
+  bool is_leaf() const noexcept {
+    return kind_ == node_kind::receiver_input
+           || kind_ == node_kind::directory_input
+           || kind_ == node_kind::queue_input || kind_ == node_kind::shuffle;
+  }
+
+  /// Partitions of this node given its parents' counts. Leaves are counted by
+  /// the planner from their inputs (inputs) or their configuration (shuffles).
+  virtual uint32_t partitions(const partition_counts& counts) const;
+
+  /// Calls `f(leaf, leaf_partition)` for each leaf partition that partition
+  /// `p` of this node reads. Driver and workers route identically.
+  template <class F>
+  void route(uint32_t p, const partition_counts& counts, F&& f) const;
+
+  /// For union nodes: which parent serves partition `p`, and its partition.
+  std::pair<uint32_t, uint32_t> union_branch(uint32_t p,
+                                             const partition_counts& counts) const;
+
+private:
+  friend class graph;
+
+  uint32_t index_ = 0;
+  node_kind kind_;
+  std::string op_;
+  std::string id_;
+  std::vector<node_base*> parents_;
+};
+
+template <class F>
+void node_base::route(uint32_t p, const partition_counts& counts, F&& f) const {
+  if (is_leaf()) {
+    f(index_, p);
+    return;
+  }
+  if (kind_ == node_kind::union_) {
+    auto [branch, q] = union_branch(p, counts);
+    parents_[branch]->route(q, counts, f);
+    return;
+  }
+  parents_.front()->route(p, counts, f);
+}
+
+/// Computes partitions of a node of record type T inside a task.
+template <class T>
+class typed_node : public node_base {
+public:
+  using value_type = T;
+  using node_base::node_base;
+
+  /// Appends partition `p` of this node, for the task described by `ctx`.
+  virtual void compute(task_context& ctx, uint32_t p, std::vector<T>& out) = 0;
+};
+
+/// The map side of a shuffle node: runs at the end of its parent's stage.
+class shuffle_base {
+public:
+  virtual ~shuffle_base();
+
+  /// Buckets partition `p` of the shuffle's parent into the shuffle's
+  /// partitions, storing one block per non-empty bucket through `ctx`.
+  virtual void write(task_context& ctx, uint32_t p) = 0;
+
+  /// Number of reduce-side partitions.
+  virtual uint32_t buckets() const = 0;
+};
+
+/// An output operation.
+class output_base {
+public:
+  virtual ~output_base();
+
+  /// Runs the output for partition `p` on a worker; may hand records to the
+  /// driver through ctx.set_result().
+  virtual void run(task_context& ctx, uint32_t p) = 0;
+
+  /// True if the driver receives every partition's result (print,
+  /// foreach_batch) and calls on_driver once all partitions are done.
+  virtual bool collects() const = 0;
+
+  /// Driver side of a collecting output: results in partition order.
+  virtual void on_driver(time_ms batch_time, std::vector<buffer>& results) = 0;
+};
+
+/// The DStream graph of one application.
+///
+/// Owner: the streaming_context. Built on one thread before start(), then
+/// read-only (see node_base).
+class graph {
+public:
+  graph();
+  ~graph();
+
+  graph(const graph&) = delete;
+  graph& operator=(const graph&) = delete;
+
+  /// Takes ownership of a node and assigns its index and default id.
+  template <class Node>
+  Node* add(std::unique_ptr<Node> x) {
+    auto* result = x.get();
+    adopt(std::move(x));
+    return result;
+  }
+
+  /// Renames a node (explicit operator id); refused after start or if taken.
+  caf::error rename(node_base* x, std::string id);
+
+  size_t size() const noexcept {
+    return nodes_.size();
+  }
+
+  node_base* at(uint32_t index) const;
+
+  const std::vector<std::unique_ptr<node_base>>& nodes() const noexcept {
+    return nodes_;
+  }
+
+  std::vector<node_base*> outputs() const;
+  std::vector<node_base*> inputs() const;
+
+  /// Identifies the graph's shape (ids, operators, kinds, edges): workers
+  /// with a different fingerprint built another application and are refused.
+  uint64_t fingerprint() const;
+
+  /// No more nodes or renames after this.
+  void freeze() noexcept {
+    frozen_ = true;
+  }
+
+  bool frozen() const noexcept {
+    return frozen_;
+  }
+
+  /// Checks that the graph can run: at least one output, known parents.
+  caf::error validate() const;
+
+private:
+  void adopt(std::unique_ptr<node_base> x);
+
+  std::vector<std::unique_ptr<node_base>> nodes_;
+  bool frozen_ = false;
+};
+
+} // namespace sluice

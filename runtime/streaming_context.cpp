@@ -1,0 +1,288 @@
+#include "runtime/streaming_context.hpp"
+
+#include <csignal>
+#include <iostream>
+#include <random>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <unistd.h>
+
+#include "actors/atoms.hpp"
+#include "actors/block_manager.hpp"
+#include "actors/job_generator.hpp"
+#include "actors/job_scheduler.hpp"
+#include "actors/membership.hpp"
+#include "actors/receiver_tracker.hpp"
+#include "actors/worker_node.hpp"
+#include "messages/schemas.hpp"
+#include "runtime/log.hpp"
+
+namespace sluice {
+
+graph& graph_of(streaming_context& ctx) {
+  return ctx.graph();
+}
+
+uint32_t default_parallelism_of(const streaming_context& ctx) {
+  return ctx.settings().default_parallelism;
+}
+
+output_ref& output_ref::name(std::string id) {
+  if (auto err = ctx_->graph().rename(node_, std::move(id)))
+    throw std::invalid_argument(describe(err));
+  return *this;
+}
+
+void prepare_config(caf::actor_system_config& cfg) {
+  add_message_types(cfg);
+  add_error_category(cfg);
+}
+
+namespace {
+
+std::string make_worker_id() {
+  char host[128] = "host";
+  ::gethostname(host, sizeof(host) - 1);
+  std::random_device rd;
+  // Unique per process incarnation: a restarted worker is a new node.
+  return std::string{"worker-"} + host + "-" + std::to_string(::getpid()) + "-"
+         + std::to_string(rd() % 100000);
+}
+
+} // namespace
+
+streaming_context::streaming_context(caf::actor_system& sys,
+                                     run_settings settings,
+                                     std::shared_ptr<sluice::clock> clk)
+  : sys_(sys),
+    settings_(std::move(settings)),
+    clock_(clk ? std::move(clk) : std::make_shared<system_clock>()),
+    listeners_(std::make_shared<listener_bus>()) {
+  node_id_ = settings_.mode == run_mode::worker ? make_worker_id() : "driver";
+}
+
+streaming_context::~streaming_context() {
+  stop(false);
+}
+
+dstream<std::string> streaming_context::socket_text_stream(std::string host,
+                                                           uint16_t port) {
+  auto make = [host, port](uint64_t) { return make_socket_source(host, port); };
+  return receiver_stream<std::string>("socket_text_stream", make);
+}
+
+dstream<std::string> streaming_context::text_file_stream(std::string dir) {
+  return dstream<std::string>{
+    this, graph_.add(std::make_unique<directory_input_node>(std::move(dir)))};
+}
+
+dstream<std::string> streaming_context::generator_stream(uint64_t rate) {
+  auto make = [rate](uint64_t seed) { return make_generator_source(rate, seed); };
+  return receiver_stream<std::string>("generator_stream", make);
+}
+
+void streaming_context::add_listener(std::shared_ptr<listener> x) {
+  listeners_->add(std::move(x));
+}
+
+void streaming_context::spawn_driver() {
+  auto store = std::make_shared<block_store>();
+  driver_bm_ = sys_.spawn(block_manager, std::string{"driver"}, store);
+  tracker_ = sys_.spawn(receiver_tracker, &graph_, settings_, listeners_);
+  scheduler_ = sys_.spawn(job_scheduler, &graph_, settings_, clock_, driver_bm_);
+  generator_ = sys_.spawn(job_generator, &graph_, settings_, clock_, listeners_,
+                          store, tracker_, scheduler_);
+  membership_ = sys_.spawn(membership, graph_.fingerprint(),
+                           static_cast<uint32_t>(graph_.size()), tracker_,
+                           scheduler_);
+}
+
+caf::error streaming_context::start() {
+  if (started_)
+    return make_error(errc::refused, "the context was already started");
+  if (auto err = graph_.validate())
+    return err;
+  graph_.freeze();
+  started_ = true;
+  std::vector<caf::actor> watched;
+  switch (settings_.mode) {
+    case run_mode::local:
+      spawn_driver();
+      for (uint32_t i = 0; i < settings_.local_workers; ++i)
+        workers_.push_back(sys_.spawn(worker_node, "local-" + std::to_string(i + 1),
+                                      &graph_, settings_, membership_));
+      watched = {generator_};
+      break;
+    case run_mode::driver: {
+      spawn_driver();
+      auto& ep = settings_.listen;
+      auto port = sys_.middleman().publish(membership_, ep.port, ep.host.c_str(),
+                                           true);
+      if (!port) {
+        auto err = make_error(errc::refused, "cannot listen on " + ep.host + ":"
+                                               + std::to_string(ep.port) + ": "
+                                               + describe(port.error()));
+        kill_all();
+        return err;
+      }
+      port_ = *port;
+      SLUICE_INFO("driver", "listening on " << ep.host << ":" << port_);
+      watched = {generator_};
+      break;
+    }
+    case run_mode::worker:
+      workers_.push_back(
+        sys_.spawn(worker_node, node_id_, &graph_, settings_, caf::actor{}));
+      SLUICE_INFO("worker", node_id_ << ": looking for the driver at "
+                                     << settings_.driver.host << ":"
+                                     << settings_.driver.port);
+      watched = workers_;
+      break;
+  }
+  // The watcher turns the end of the role's main actor into termination.
+  watcher_ = sys_.spawn([this, watched](caf::event_based_actor* self) -> caf::behavior {
+    for (auto& a : watched)
+      self->monitor(a);
+    self->set_down_handler([this, self](caf::down_msg& dm) {
+      terminated(dm.reason);
+      self->quit();
+    });
+    return {[](stop_atom) {}};
+  });
+  if (settings_.mode != run_mode::worker)
+    caf::anon_send(generator_, start_atom::value);
+  return caf::none;
+}
+
+void streaming_context::terminated(caf::error reason) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (terminated_)
+    return;
+  terminated_ = true;
+  if (reason && reason != caf::exit_reason::user_shutdown
+      && reason != caf::exit_reason::normal)
+    reason_ = std::move(reason);
+  cv_.notify_all();
+}
+
+void streaming_context::kill_all() {
+  caf::scoped_actor self{sys_};
+  std::vector<caf::actor> all{generator_, scheduler_, tracker_, membership_,
+                              driver_bm_, watcher_};
+  all.insert(all.end(), workers_.begin(), workers_.end());
+  for (auto& a : all) {
+    if (!a)
+      continue;
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+    self->wait_for(a);
+  }
+  generator_ = scheduler_ = tracker_ = membership_ = driver_bm_ = watcher_
+    = caf::actor{};
+  workers_.clear();
+}
+
+void streaming_context::stop(bool graceful) {
+  if (!started_ || stopped_)
+    return;
+  stopped_ = true;
+  if (settings_.mode != run_mode::worker && generator_) {
+    caf::scoped_actor self{sys_};
+    self->request(generator_, std::chrono::minutes{2}, stop_atom::value, graceful)
+      .receive([](bool) {},
+               [](caf::error& err) {
+                 SLUICE_ERROR("context", "the stop did not finish cleanly: "
+                                           << describe(err));
+               });
+    if (settings_.mode == run_mode::driver) {
+      self->request(membership_, std::chrono::seconds{10},
+                    shutdown_workers_atom::value, std::string{"the driver stopped"})
+        .receive([](size_t n) {
+                   SLUICE_INFO("driver", "told " << n << " workers to shut down");
+                 },
+                 [](caf::error&) {});
+    }
+  }
+  kill_all();
+  terminated(caf::none);
+}
+
+caf::error streaming_context::await_termination() {
+  std::unique_lock<std::mutex> guard{mtx_};
+  cv_.wait(guard, [this] { return terminated_; });
+  return reason_;
+}
+
+bool streaming_context::await_termination_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> guard{mtx_};
+  return cv_.wait_for(guard, timeout, [this] { return terminated_; });
+}
+
+// -- run() ----------------------------------------------------------------------
+
+int run(int argc, char** argv, const std::function<void(config&)>& add_options,
+        const std::function<void(streaming_context&)>& setup) {
+  // Signals are taken synchronously by the main thread below; block them
+  // before any thread exists so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  config cfg;
+  if (add_options)
+    add_options(cfg);
+  if (auto err = cfg.parse_args(argc, argv)) {
+    std::cerr << "error: " << describe(err) << "\n";
+    return 2;
+  }
+  auto& settings = cfg.sluice_settings;
+  caf::actor_system sys{cfg};
+  int rc = 0;
+  {
+    streaming_context ssc{sys, settings};
+    try {
+      setup(ssc);
+    } catch (const std::exception& e) {
+      std::cerr << "error: invalid application: " << e.what() << "\n";
+      return 2;
+    }
+    if (auto err = ssc.start()) {
+      std::cerr << "error: " << describe(err) << "\n";
+      return err.code() == static_cast<uint8_t>(errc::bad_graph) ? 2 : 1;
+    }
+    auto deadline = std::chrono::steady_clock::now() + settings.duration;
+    bool stopped = false;
+    while (!stopped) {
+      if (ssc.await_termination_for(std::chrono::milliseconds{0}))
+        break;
+      if (settings.duration.count() > 0
+          && std::chrono::steady_clock::now() >= deadline) {
+        SLUICE_INFO("main", "--duration elapsed: stopping gracefully");
+        ssc.stop(true);
+        stopped = true;
+        break;
+      }
+      timespec wait{0, 100 * 1000 * 1000};
+      auto sig = sigtimedwait(&signals, nullptr, &wait);
+      if (sig == SIGINT || sig == SIGTERM) {
+        bool graceful = settings.stop_gracefully_on_shutdown;
+        SLUICE_INFO("main", (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                              << ": stopping"
+                              << (graceful ? " gracefully" : ""));
+        ssc.stop(graceful);
+        stopped = true;
+      }
+    }
+    if (auto err = ssc.await_termination()) {
+      std::cerr << "error: " << describe(err) << "\n";
+      rc = 1;
+    }
+    ssc.stop(false);
+  }
+  return rc;
+}
+
+} // namespace sluice

@@ -1,0 +1,124 @@
+#pragma once
+
+// Test support: waiting on conditions with deadlines (never sleeping as
+// synchronisation), temporary directories, child processes, a TCP text
+// server, and word totals over output directories.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace sluice::test {
+
+/// Polls `cond` until it holds or `deadline` passes; true if it held.
+bool wait_until(const std::function<bool()>& cond,
+                std::chrono::milliseconds deadline = std::chrono::seconds{30});
+
+/// A fresh directory under /tmp, removed with everything in it at the end.
+class temp_dir {
+public:
+  explicit temp_dir(const std::string& tag = "sluice");
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const std::string& path() const noexcept {
+    return path_;
+  }
+
+  std::string operator/(const std::string& name) const {
+    return path_ + "/" + name;
+  }
+
+private:
+  std::string path_;
+};
+
+/// Writes `content` to `path` (truncating).
+void write_file(const std::string& path, const std::string& content);
+
+/// Reads a whole file; empty if it does not exist.
+std::string read_file(const std::string& path);
+
+/// A child process with stdout and stderr captured to files.
+class child_process {
+public:
+  /// Starts `argv[0]` with the arguments; throws if fork/exec fails.
+  child_process(std::vector<std::string> argv, const std::string& log_dir,
+                const std::string& name);
+  ~child_process(); ///< SIGKILLs and reaps the child if still running
+
+  pid_t pid() const noexcept {
+    return pid_;
+  }
+
+  void signal(int sig);
+
+  /// Waits up to `deadline` for the exit; returns the exit status (as from
+  /// waitpid) or -1 on timeout.
+  int wait(std::chrono::milliseconds deadline = std::chrono::seconds{60});
+
+  bool running();
+
+  std::string out() const;
+  std::string err() const;
+
+private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+  std::string out_path_;
+  std::string err_path_;
+};
+
+/// A TCP server on 127.0.0.1 (OS-chosen port) that sends `text` to the first
+/// client that connects, then closes that connection; later clients are
+/// accepted and get nothing, so a reconnecting receiver never counts the
+/// text twice.
+class text_server {
+public:
+  explicit text_server(std::string text);
+  ~text_server();
+
+  uint16_t port() const noexcept {
+    return port_;
+  }
+
+  /// True once the text was sent completely.
+  bool sent() const;
+
+private:
+  void serve();
+
+  std::string text_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::shared_ptr<std::atomic<bool>> stop_;
+  std::shared_ptr<std::atomic<bool>> sent_;
+};
+
+/// A port on 127.0.0.1 that refuses connections (bound, then closed).
+uint16_t refused_port();
+
+/// Word counts of `text` with wordcount's split rule (ASCII whitespace).
+std::map<std::string, int64_t> count_words(const std::string& text);
+
+/// Sums "word<TAB>count" lines over every part file below `dir`
+/// (DIR/<batch>/part-NNNNN). Lines that do not parse make the test fail.
+std::map<std::string, int64_t> read_word_totals(const std::string& dir);
+
+/// Deterministic text: `lines` lines of words from a small vocabulary.
+std::string make_text(size_t lines, uint64_t seed);
+
+/// Path of the wordcount binary built with the tests.
+std::string wordcount_binary();
+
+} // namespace sluice::test

@@ -1,0 +1,92 @@
+#pragma once
+
+// Runs a streaming context in local mode (driver + N in-process workers, the
+// real actors and messages) on a manual clock, one batch at a time.
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <catch2/catch.hpp>
+
+#include "runtime/streaming_context.hpp"
+#include "tests/support/helpers.hpp"
+
+namespace sluice::test {
+
+/// Keeps what a foreach_batch output saw, per batch time.
+template <class T>
+struct batch_sink {
+  std::mutex mtx;
+  std::map<time_ms, std::vector<T>> batches;
+
+  /// The records of batch `t`, sorted (partition order is not part of any
+  /// operator's contract).
+  std::vector<T> sorted(time_ms t) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto xs = batches[t];
+    std::sort(xs.begin(), xs.end());
+    return xs;
+  }
+
+  bool has(time_ms t) {
+    std::lock_guard<std::mutex> guard{mtx};
+    return batches.count(t) > 0;
+  }
+};
+
+class local_harness {
+public:
+  explicit local_harness(uint32_t workers = 2,
+                         std::chrono::milliseconds batch_interval = std::chrono::seconds{1});
+  ~local_harness();
+
+  streaming_context& ssc() {
+    return *ssc_;
+  }
+
+  manual_clock& clock() {
+    return *clock_;
+  }
+
+  /// Starts the context; the test fails if it does not start.
+  void start();
+
+  /// Moves the clock to the next batch time and waits until that batch
+  /// completed (the test fails after a deadline); returns what it did.
+  batch_info next_batch();
+
+  time_ms interval() const {
+    return interval_;
+  }
+
+  /// Collects every batch of `xs` on the driver.
+  template <class T>
+  std::shared_ptr<batch_sink<T>> collect(const dstream<T>& xs) {
+    auto sink = std::make_shared<batch_sink<T>>();
+    xs.foreach_batch([sink](time_ms t, std::vector<std::vector<T>>& parts) {
+      std::lock_guard<std::mutex> guard{sink->mtx};
+      auto& out = sink->batches[t];
+      for (auto& p : parts)
+        out.insert(out.end(), p.begin(), p.end());
+    });
+    return sink;
+  }
+
+private:
+  struct recorder;
+
+  time_ms interval_;
+  std::unique_ptr<config> cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  std::shared_ptr<manual_clock> clock_;
+  std::unique_ptr<streaming_context> ssc_;
+  std::shared_ptr<recorder> recorder_;
+  time_ms next_ = 0;
+};
+
+} // namespace sluice::test
