@@ -43,6 +43,17 @@ void stop_receivers(worker_ptr self) {
   self->state.receivers.clear();
 }
 
+/// Every way out of a worker node: a normal quit does not travel over links,
+/// so the node ends its children itself or they would keep the process up.
+void shut_down(worker_ptr self, caf::error reason) {
+  stop_receivers(self);
+  auto& st = self->state;
+  for (auto* child : {&st.block_manager, &st.task_executor})
+    if (*child)
+      self->send_exit(*child, caf::exit_reason::user_shutdown);
+  self->quit(std::move(reason));
+}
+
 void connect(worker_ptr self) {
   auto& st = self->state;
   auto& ep = *st.driver_endpoint;
@@ -139,11 +150,11 @@ caf::behavior worker_node(worker_ptr self, std::string node, graph* g,
     if (dm.source == st.driver.address()) {
       st.registered = false;
       st.driver = caf::actor{};
-      stop_receivers(self);
       if (!st.driver_endpoint) {
-        self->quit(dm.reason);
+        shut_down(self, dm.reason);
         return;
       }
+      stop_receivers(self);
       SLUICE_WARN("worker", st.node << ": lost the driver ("
                                     << describe(dm.reason)
                                     << "); keeping " << st.store->size()
@@ -163,10 +174,7 @@ caf::behavior worker_node(worker_ptr self, std::string node, graph* g,
   });
   // Receivers are monitored, not linked (a receiver that stops must not take
   // the node down), so every way out of this actor stops them explicitly.
-  self->set_exit_handler([self](caf::exit_msg& em) {
-    stop_receivers(self);
-    self->quit(em.reason);
-  });
+  self->set_exit_handler([self](caf::exit_msg& em) { shut_down(self, em.reason); });
   return {
     [self](connect_atom) {
       if (!self->state.driver)
@@ -186,7 +194,7 @@ caf::behavior worker_node(worker_ptr self, std::string node, graph* g,
       if (!accepted) {
         SLUICE_ERROR("worker", st.node << ": the driver refused this worker: "
                                        << reason);
-        self->quit(make_error(errc::graph_mismatch, reason));
+        shut_down(self, make_error(errc::graph_mismatch, reason));
         return;
       }
       st.registered = true;
@@ -202,8 +210,7 @@ caf::behavior worker_node(worker_ptr self, std::string node, graph* g,
       SLUICE_INFO("worker", self->state.node << ": shutting down ("
                                              << (err ? describe(err) : reason)
                                              << ")");
-      stop_receivers(self);
-      self->quit();
+      shut_down(self, caf::none);
     },
   };
 }

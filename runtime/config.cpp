@@ -76,6 +76,9 @@ config::config() {
          "delay before a lost receiver is restarted (200ms)")
     .add(stop_gracefully_on_shutdown_, "stop-gracefully-on-shutdown",
          "SIGTERM finishes received data before exiting")
+    .add(graceful_stop_timeout_, "graceful-stop-timeout",
+         "longest wait for pending batches in a graceful stop "
+         "(default: 10 batch intervals)")
     .add(checkpoint_dir_, "checkpoint.dir", "directory for checkpoints")
     .add(wal_enable_, "wal.enable", "write received blocks to a WAL")
     .add(wal_rolling_interval_, "wal.rolling-interval",
@@ -94,28 +97,53 @@ caf::config_option_adder config::app_options() {
 }
 
 caf::error config::parse_args(int argc, char** argv) {
-  std::vector<std::string> args{argv + (argc > 0 ? 1 : 0), argv + argc};
+  std::vector<std::string> raw{argv + (argc > 0 ? 1 : 0), argv + argc};
+  std::vector<std::string> args;
+  std::vector<std::string> false_flags;
   // CAF's parser reports "not_an_option" without saying which; check each
   // argument ourselves so the message names it.
-  for (auto& arg : args) {
+  for (auto& arg : raw) {
     if (arg.compare(0, 2, "--") != 0)
       return bad("unexpected argument '" + arg
                  + "' (options are written --key=value)");
     auto name = std::string_view{arg}.substr(2);
-    name = name.substr(0, name.find('='));
+    auto eq = name.find('=');
+    name = name.substr(0, eq);
     if (name == "config-file" || name == "help" || name == "long-help"
-        || name == "dump-config")
+        || name == "dump-config") {
+      args.push_back(arg);
       continue;
-    if (custom_options_.cli_long_name_lookup(name) == nullptr)
+    }
+    auto* opt = custom_options_.cli_long_name_lookup(name);
+    if (opt == nullptr)
       return bad("unknown option --" + std::string{name});
+    // CAF takes booleans only as bare flags; accept --flag=true|false too.
+    if (opt->is_flag() && eq != std::string_view::npos) {
+      auto value = arg.substr(arg.find('=') + 1);
+      if (value == "true" || value == "1" || value == "yes") {
+        args.push_back("--" + std::string{name});
+      } else if (value == "false" || value == "0" || value == "no") {
+        false_flags.emplace_back(name);
+      } else {
+        return bad("bad value in '" + arg + "' (expected true or false)");
+      }
+      continue;
+    }
+    args.push_back(arg);
   }
   caf::settings scratch;
   auto [code, pos] = custom_options_.parse(scratch, args);
   if (code != caf::pec::success)
     return bad("bad value in '" + (pos != args.end() ? *pos : std::string{})
                + "' (" + caf::to_string(code) + ")");
-  if (auto err = parse(argc, argv))
+  if (auto err = parse(args))
     return bad("cannot parse the configuration: " + describe(err));
+  for (auto& name : false_flags) {
+    if (name == "sluice.stop-gracefully-on-shutdown")
+      stop_gracefully_on_shutdown_ = false;
+    else if (name == "sluice.wal.enable")
+      wal_enable_ = false;
+  }
   // An ini file may carry keys no option knows: refuse them, not ignore them.
   if (auto grp = caf::get_if<caf::settings>(&content, "sluice")) {
     for (auto& kvp : *grp) {
@@ -203,6 +231,11 @@ caf::error config::validate() {
   s.receiver_max_rate = static_cast<uint64_t>(receiver_max_rate_);
   s.receiver_restart_delay = duration_cast<milliseconds>(receiver_restart_delay_);
   s.stop_gracefully_on_shutdown = stop_gracefully_on_shutdown_;
+  if (graceful_stop_timeout_.count() < 0)
+    return bad("sluice.graceful-stop-timeout must not be negative");
+  s.graceful_stop_timeout = graceful_stop_timeout_.count() > 0
+                              ? duration_cast<milliseconds>(graceful_stop_timeout_)
+                              : s.batch_interval * 10;
   s.checkpoint_dir = checkpoint_dir_;
   s.wal_enable = wal_enable_;
   if (s.wal_enable && s.checkpoint_dir.empty())

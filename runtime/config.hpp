@@ -45,6 +45,9 @@ struct run_settings {
   uint32_t concurrent_jobs = 1;
   std::chrono::milliseconds receiver_restart_delay{200};
   bool stop_gracefully_on_shutdown = false;
+  /// A graceful stop gives up waiting for pending batches after this long
+  /// (default: 10 batch intervals, as Spark's gracefulStopTimeout).
+  std::chrono::milliseconds graceful_stop_timeout{10000};
   std::string checkpoint_dir;
   bool wal_enable = false;
   std::chrono::milliseconds wal_rolling_interval{60000};
@@ -95,6 +98,7 @@ private:
   int64_t concurrent_jobs_ = 1;
   caf::timespan receiver_restart_delay_{std::chrono::milliseconds{200}};
   bool stop_gracefully_on_shutdown_ = false;
+  caf::timespan graceful_stop_timeout_{0};
   std::string checkpoint_dir_;
   bool wal_enable_ = false;
   caf::timespan wal_rolling_interval_{std::chrono::seconds{60}};

@@ -190,11 +190,21 @@ void streaming_context::stop(bool graceful) {
   stopped_ = true;
   if (settings_.mode != run_mode::worker && generator_) {
     caf::scoped_actor self{sys_};
-    self->request(generator_, std::chrono::minutes{2}, stop_atom::value, graceful)
+    auto timeout = settings_.graceful_stop_timeout
+                   + std::chrono::milliseconds{1000};
+    self->request(generator_, timeout, stop_atom::value, graceful)
       .receive([](bool) {},
-               [](caf::error& err) {
-                 SLUICE_ERROR("context", "the stop did not finish cleanly: "
-                                           << describe(err));
+               [&](caf::error& err) {
+                 if (err == caf::sec::request_timeout)
+                   SLUICE_ERROR("context",
+                                "graceful stop gave up after "
+                                  << timeout.count()
+                                  << " ms (sluice.graceful-stop-timeout): "
+                                     "batches still pending are not processed "
+                                     "(no worker, or workers too slow)");
+                 else
+                   SLUICE_ERROR("context", "the stop did not finish cleanly: "
+                                             << describe(err));
                });
     if (settings_.mode == run_mode::driver) {
       self->request(membership_, std::chrono::seconds{10},

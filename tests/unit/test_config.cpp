@@ -1,0 +1,272 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "runtime/config.hpp"
+#include "runtime/error.hpp"
+#include "runtime/log.hpp"
+#include "tests/support/helpers.hpp"
+
+using namespace sluice;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Parses `args` (without the program name) into `cfg`.
+caf::error parse(config& cfg, std::initializer_list<std::string> args) {
+  std::vector<std::string> storage{"sluice-test"};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : storage)
+    argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  auto err = cfg.parse_args(static_cast<int>(storage.size()), argv.data());
+  // parse_args applies sluice.log-level process-wide; leave the default.
+  log::set_level(log::level::info);
+  return err;
+}
+
+bool is_bad_config(const caf::error& err) {
+  return err && err.category() == error_category()
+         && err.code() == static_cast<uint8_t>(errc::bad_config);
+}
+
+/// Expects a refusal with code bad_config whose text names `key`.
+void check_refused(std::initializer_list<std::string> args, const std::string& key) {
+  config cfg;
+  auto err = parse(cfg, args);
+  INFO("refusal: " << describe(err));
+  CHECK(is_bad_config(err));
+  CHECK_THAT(describe(err), Catch::Contains(key));
+}
+
+} // namespace
+
+TEST_CASE("without options a program runs locally with two workers", "[config]") {
+  config cfg;
+  auto err = parse(cfg, {});
+  INFO(describe(err));
+  REQUIRE(!err);
+  auto& s = cfg.sluice_settings;
+  CHECK(s.mode == run_mode::local);
+  CHECK(s.local_workers == 2);
+  CHECK(s.listen.host == "127.0.0.1");
+  CHECK(s.listen.port == 0);
+  CHECK(s.batch_interval == 1000ms);
+  CHECK(s.block_interval == 200ms);
+  CHECK(s.duration == 0s);
+  CHECK(s.receiver_max_rate == 0);
+  CHECK(s.task_max_failures == 4);
+  CHECK(s.executor_cores == 2);
+  CHECK(s.default_parallelism == 4);
+  CHECK(s.concurrent_jobs == 1);
+  CHECK(s.receiver_restart_delay == 200ms);
+  CHECK_FALSE(s.wal_enable);
+  CHECK(s.checkpoint_dir.empty());
+  CHECK(s.storage_level == "memory_ser_2");
+}
+
+TEST_CASE("local mode takes the number of workers", "[config]") {
+  config cfg;
+  REQUIRE(!parse(cfg, {"--local=3"}));
+  CHECK(cfg.sluice_settings.mode == run_mode::local);
+  CHECK(cfg.sluice_settings.local_workers == 3);
+}
+
+TEST_CASE("the driver role listens where it is told", "[config]") {
+  SECTION("an OS-chosen port") {
+    config cfg;
+    auto err = parse(cfg, {"--role=driver", "--listen=127.0.0.1:0"});
+    INFO(describe(err));
+    REQUIRE(!err);
+    CHECK(cfg.sluice_settings.mode == run_mode::driver);
+    CHECK(cfg.sluice_settings.listen.host == "127.0.0.1");
+    CHECK(cfg.sluice_settings.listen.port == 0);
+  }
+  SECTION("a fixed port on every interface") {
+    config cfg;
+    REQUIRE(!parse(cfg, {"--role=driver", "--listen=0.0.0.0:65535"}));
+    CHECK(cfg.sluice_settings.listen.host == "0.0.0.0");
+    CHECK(cfg.sluice_settings.listen.port == 65535);
+  }
+}
+
+TEST_CASE("the worker role finds its driver", "[config]") {
+  config cfg;
+  auto err = parse(cfg, {"--role=worker", "--driver=h:1"});
+  INFO(describe(err));
+  REQUIRE(!err);
+  CHECK(cfg.sluice_settings.mode == run_mode::worker);
+  CHECK(cfg.sluice_settings.driver.host == "h");
+  CHECK(cfg.sluice_settings.driver.port == 1);
+}
+
+TEST_CASE("the batch interval is set by its short and its full name", "[config]") {
+  SECTION("short form") {
+    config cfg;
+    REQUIRE(!parse(cfg, {"--batch-interval=500ms"}));
+    CHECK(cfg.sluice_settings.batch_interval == 500ms);
+  }
+  SECTION("full name") {
+    config cfg;
+    REQUIRE(!parse(cfg, {"--sluice.batch-interval=250ms"}));
+    CHECK(cfg.sluice_settings.batch_interval == 250ms);
+  }
+  SECTION("seconds") {
+    config cfg;
+    REQUIRE(!parse(cfg, {"--sluice.batch-interval=3s", "--sluice.block-interval=3s"}));
+    CHECK(cfg.sluice_settings.batch_interval == 3000ms);
+    CHECK(cfg.sluice_settings.block_interval == 3000ms);
+  }
+}
+
+TEST_CASE("sluice keys on the command line reach the settings", "[config]") {
+  config cfg;
+  auto err = parse(cfg, {"--duration=30", "--sluice.receiver.max-rate=1000",
+                         "--sluice.task.max-failures=2",
+                         "--sluice.executor-cores=8",
+                         "--sluice.default-parallelism=16",
+                         "--sluice.concurrent-jobs=3",
+                         "--sluice.receiver.restart-delay=50ms",
+                         "--sluice.checkpoint.dir=/tmp/ckpt",
+                         "--sluice.wal.enable=true",
+                         "--sluice.storage-level=memory_and_disk_2"});
+  INFO(describe(err));
+  REQUIRE(!err);
+  auto& s = cfg.sluice_settings;
+  CHECK(s.duration == 30s);
+  CHECK(s.receiver_max_rate == 1000);
+  CHECK(s.task_max_failures == 2);
+  CHECK(s.executor_cores == 8);
+  CHECK(s.default_parallelism == 16);
+  CHECK(s.concurrent_jobs == 3);
+  CHECK(s.receiver_restart_delay == 50ms);
+  CHECK(s.checkpoint_dir == "/tmp/ckpt");
+  CHECK(s.wal_enable);
+  CHECK(s.storage_level == "memory_and_disk_2");
+}
+
+TEST_CASE("the log level option sets the process threshold", "[config]") {
+  config cfg;
+  std::vector<std::string> storage{"sluice-test", "--sluice.log-level=error"};
+  std::vector<char*> argv{storage[0].data(), storage[1].data(), nullptr};
+  auto err = cfg.parse_args(2, argv.data());
+  auto lvl = log::current_level();
+  log::set_level(log::level::info);
+  REQUIRE(!err);
+  CHECK(lvl == log::level::error);
+}
+
+TEST_CASE("an unknown option is refused by name", "[config]") {
+  check_refused({"--bogus=1"}, "--bogus");
+  check_refused({"--bogus"}, "--bogus");
+  check_refused({"plain-argument"}, "plain-argument");
+}
+
+TEST_CASE("an unknown sluice key is refused by name", "[config]") {
+  check_refused({"--sluice.no-such-key=1"}, "sluice.no-such-key");
+}
+
+TEST_CASE("a value that does not parse is refused naming the option", "[config]") {
+  check_refused({"--local=abc"}, "--local=abc");
+  check_refused({"--sluice.batch-interval=soon"}, "sluice.batch-interval");
+  check_refused({"--sluice.executor-cores=many"}, "sluice.executor-cores");
+}
+
+TEST_CASE("local mode and a role exclude each other", "[config]") {
+  check_refused({"--local=2", "--role=driver"}, "--local and --role");
+}
+
+TEST_CASE("local mode needs at least one worker", "[config]") {
+  check_refused({"--local=0"}, "--local");
+  check_refused({"--local=-3"}, "--local");
+}
+
+TEST_CASE("an unknown role is refused", "[config]") {
+  check_refused({"--role=foo"}, "--role");
+  check_refused({"--role=foo"}, "'foo'");
+}
+
+TEST_CASE("a worker without a driver address is refused", "[config]") {
+  check_refused({"--role=worker"}, "--driver");
+}
+
+TEST_CASE("bad endpoints are refused naming the option", "[config]") {
+  check_refused({"--role=driver", "--listen=localhost"}, "--listen");
+  check_refused({"--role=driver", "--listen=:80"}, "--listen");
+  check_refused({"--role=driver", "--listen=host:"}, "--listen");
+  check_refused({"--role=driver", "--listen=127.0.0.1:70000"}, "--listen");
+  check_refused({"--role=driver", "--listen=127.0.0.1:999999"}, "--listen");
+  check_refused({"--role=worker", "--driver=h:abc"}, "--driver");
+  check_refused({"--role=worker", "--driver=h:-1"}, "--driver");
+  check_refused({"--role=worker", "--driver=h"}, "--driver");
+}
+
+TEST_CASE("parse_endpoint splits at the last colon", "[config]") {
+  auto ep = parse_endpoint("listen", "::1:8080");
+  REQUIRE(ep);
+  CHECK(ep->host == "::1");
+  CHECK(ep->port == 8080);
+  auto bad = parse_endpoint("driver", "h:65536");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(describe(bad.error()), Catch::Contains("--driver"));
+}
+
+TEST_CASE("a block interval longer than the batch interval is refused",
+          "[config]") {
+  check_refused({"--sluice.block-interval=2s"}, "sluice.block-interval");
+  check_refused({"--batch-interval=100ms", "--sluice.block-interval=101ms"},
+                "sluice.block-interval");
+}
+
+TEST_CASE("negative durations are refused", "[config]") {
+  check_refused({"--duration=-5"}, "--duration");
+  check_refused({"--sluice.batch-interval=-1s"}, "batch-interval");
+  check_refused({"--sluice.block-interval=-10ms"}, "block-interval");
+  check_refused({"--sluice.wal.rolling-interval=-1s"}, "sluice.wal.rolling-interval");
+}
+
+TEST_CASE("counts that must be positive are refused at zero", "[config]") {
+  check_refused({"--sluice.task.max-failures=0"}, "sluice.task.max-failures");
+  check_refused({"--sluice.executor-cores=0"}, "sluice.executor-cores");
+  check_refused({"--sluice.default-parallelism=-1"}, "sluice.default-parallelism");
+  check_refused({"--sluice.concurrent-jobs=0"}, "sluice.concurrent-jobs");
+  check_refused({"--sluice.receiver.max-rate=-1"}, "sluice.receiver.max-rate");
+}
+
+TEST_CASE("an unknown storage level is refused", "[config]") {
+  check_refused({"--sluice.storage-level=nonsense"}, "sluice.storage-level");
+}
+
+TEST_CASE("an unknown log level is refused", "[config]") {
+  check_refused({"--sluice.log-level=nonsense"}, "sluice.log-level");
+  CHECK(log::current_level() == log::level::info);
+}
+
+TEST_CASE("a write ahead log without a checkpoint directory is refused",
+          "[config]") {
+  check_refused({"--sluice.wal.enable=true"}, "sluice.wal.enable");
+}
+
+TEST_CASE("an ini file sets sluice keys", "[config]") {
+  test::temp_dir dir{"sluice-config"};
+  auto path = dir / "app.ini";
+  test::write_file(path, "[sluice]\nbatch-interval=2s\nexecutor-cores=5\n");
+  config cfg;
+  auto err = parse(cfg, {"--config-file=" + path});
+  INFO(describe(err));
+  REQUIRE(!err);
+  CHECK(cfg.sluice_settings.batch_interval == 2000ms);
+  CHECK(cfg.sluice_settings.executor_cores == 5);
+}
+
+TEST_CASE("an ini file with an unknown sluice key is refused naming it",
+          "[config]") {
+  test::temp_dir dir{"sluice-config"};
+  auto path = dir / "app.ini";
+  test::write_file(path, "[sluice]\nbatch-interval=2s\nbatch-intervall=3s\n");
+  check_refused({"--config-file=" + path}, "sluice.batch-intervall");
+}
