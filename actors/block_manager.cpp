@@ -1,5 +1,7 @@
 #include "actors/block_manager.hpp"
 
+#include <kj/exception.h>
+
 #include "messages/schemas.hpp"
 #include "runtime/block.hpp"
 #include "runtime/log.hpp"
@@ -22,6 +24,10 @@ caf::error check_block(const buffer& bytes, uint64_t claimed_records,
                           + " records, its header says "
                           + std::to_string(claimed_records));
     return caf::none;
+  } catch (const kj::Exception& e) {
+    // The description only: kj's what() carries a source location and trace.
+    return make_error(errc::corrupt_data, "block " + id + " is not a valid block: "
+                                            + e.getDescription().cStr());
   } catch (const std::exception& e) {
     return make_error(errc::corrupt_data,
                       "block " + id + " is not a valid block: " + e.what());

@@ -27,6 +27,30 @@ caf::error bad(std::string what) {
   return make_error(errc::bad_config, std::move(what));
 }
 
+/// Checks every key below `category` of the parsed configuration against the
+/// options. CAF 0.17 binds only keys directly inside an ini [section]: values
+/// of nested sections ([sluice.wal]) reach `content` but not the option, so
+/// they are stored here (content holds the final value: the command line's
+/// over the file's).
+caf::error bind_group(const caf::config_option_set& opts,
+                      const std::string& category, const caf::settings& grp) {
+  for (auto& [key, value] : grp) {
+    auto name = category + "." + key;
+    if (auto sub = caf::get_if<caf::settings>(&value)) {
+      if (auto err = bind_group(opts, name, *sub))
+        return err;
+      continue;
+    }
+    auto opt = opts.qualified_name_lookup(category, key);
+    if (opt == nullptr)
+      return bad("unknown configuration key " + name);
+    if (opt->check(value))
+      return bad("bad value for " + name + ": " + caf::to_string(value));
+    opt->store(value);
+  }
+  return caf::none;
+}
+
 } // namespace
 
 caf::expected<endpoint> parse_endpoint(const std::string& key,
@@ -64,28 +88,33 @@ config::config() {
     .add(batch_interval_, "batch-interval", "time between batches")
     .add(block_interval_, "block-interval",
          "a receiver cuts a block this often (200ms)")
-    .add(receiver_max_rate_, "receiver.max-rate",
-         "records/s per receiver, 0: unlimited")
-    .add(task_max_failures_, "task.max-failures",
-         "attempts of a task before its job fails (4)")
     .add(executor_cores_, "executor-cores", "tasks a worker runs at once (2)")
     .add(default_parallelism_, "default-parallelism",
          "partitions of keyed operators without an explicit count (4)")
     .add(concurrent_jobs_, "concurrent-jobs", "jobs run at once (1)")
-    .add(receiver_restart_delay_, "receiver.restart-delay",
-         "delay before a lost receiver is restarted (200ms)")
     .add(stop_gracefully_on_shutdown_, "stop-gracefully-on-shutdown",
          "SIGTERM finishes received data before exiting")
     .add(graceful_stop_timeout_, "graceful-stop-timeout",
          "longest wait for pending batches in a graceful stop "
          "(default: 10 batch intervals)")
-    .add(checkpoint_dir_, "checkpoint.dir", "directory for checkpoints")
-    .add(wal_enable_, "wal.enable", "write received blocks to a WAL")
-    .add(wal_rolling_interval_, "wal.rolling-interval",
-         "a WAL segment covers this long (60s)")
     .add(storage_level_, "storage-level",
          "receiver storage level (memory_ser_2)")
     .add(log_level_, "log-level", "debug, info, warning, error or quiet");
+  // Dotted keys live in nested categories: CAF 0.17 splits a command line
+  // name at its last dot, so --sluice.wal.enable is "enable" in "sluice.wal".
+  caf::config_option_adder{custom_options_, "sluice.receiver"}
+    .add(receiver_max_rate_, "max-rate", "records/s per receiver, 0: unlimited")
+    .add(receiver_restart_delay_, "restart-delay",
+         "delay before a lost receiver is restarted (200ms)");
+  caf::config_option_adder{custom_options_, "sluice.task"}
+    .add(task_max_failures_, "max-failures",
+         "attempts of a task before its job fails (4)");
+  caf::config_option_adder{custom_options_, "sluice.checkpoint"}
+    .add(checkpoint_dir_, "dir", "directory for checkpoints");
+  caf::config_option_adder{custom_options_, "sluice.wal"}
+    .add(wal_enable_, "enable", "write received blocks to a WAL")
+    .add(wal_rolling_interval_, "rolling-interval",
+         "a WAL segment covers this long (60s)");
   // A hung peer must turn into a down_msg within about a second; CAF's
   // heartbeats are off by default.
   set("middleman.heartbeat-interval", caf::timespan{milliseconds{100}});
@@ -138,19 +167,16 @@ caf::error config::parse_args(int argc, char** argv) {
                + "' (" + caf::to_string(code) + ")");
   if (auto err = parse(args))
     return bad("cannot parse the configuration: " + describe(err));
+  // An ini file may carry keys no option knows: refuse them, not ignore them.
+  if (auto grp = caf::get_if<caf::settings>(&content, "sluice"))
+    if (auto err = bind_group(custom_options_, "sluice", *grp))
+      return err;
+  // After bind_group: content never saw these, and the command line wins.
   for (auto& name : false_flags) {
     if (name == "sluice.stop-gracefully-on-shutdown")
       stop_gracefully_on_shutdown_ = false;
     else if (name == "sluice.wal.enable")
       wal_enable_ = false;
-  }
-  // An ini file may carry keys no option knows: refuse them, not ignore them.
-  if (auto grp = caf::get_if<caf::settings>(&content, "sluice")) {
-    for (auto& kvp : *grp) {
-      auto key = "sluice." + kvp.first;
-      if (custom_options_.qualified_name_lookup(key) == nullptr)
-        return bad("unknown configuration key " + key);
-    }
   }
   return validate();
 }

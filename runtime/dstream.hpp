@@ -9,6 +9,7 @@
 // between processes.
 
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -95,7 +96,9 @@ public:
   auto flat_map(F f) const {
     if constexpr (std::is_void_v<U>) {
       using range = std::decay_t<std::invoke_result_t<F&, T&&>>;
-      using out = std::decay_t<decltype(*std::begin(std::declval<range&>()))>;
+      // The iterator's value_type, not *begin: vector<bool> yields proxies.
+      using out = typename std::iterator_traits<
+        decltype(std::begin(std::declval<range&>()))>::value_type;
       return make<out, flat_map_node<T, out, F, false>>(node_, std::move(f));
     } else {
       return make<U, flat_map_node<T, U, F, true>>(node_, std::move(f));

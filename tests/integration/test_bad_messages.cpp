@@ -332,6 +332,14 @@ TEST_CASE("a TaskExecutor answers malformed tasks with errors and keeps running 
     check_error(a.error, "malformed_message", "sluice::LaunchTask");
   }
 
+  // The map output the tasks below read, stored through the BlockManager.
+  using wc = std::pair<std::string, int64_t>;
+  auto map_output = make_block<wc>({{"x", 2}, {"y", 5}});
+  auto put = ask<msg<wire::PutBlockAck>>(
+    self, bm, msg<wire::PutBlock>{put_header("shuffle-block", 2), map_output, {}});
+  INFO(describe(put.error));
+  REQUIRE(put.reply);
+
   // Well-formed tasks that cannot run fail as tasks, in a TaskResult.
   {
     auto spec = output_task("shuffle-block");
@@ -361,13 +369,7 @@ TEST_CASE("a TaskExecutor answers malformed tasks with errors and keeps running 
     CHECK_THAT(r.error, Catch::Contains("corrupt record"));
   }
 
-  // A valid task still runs: store its map output through the BlockManager.
-  using wc = std::pair<std::string, int64_t>;
-  auto map_output = make_block<wc>({{"x", 2}, {"y", 5}});
-  auto put = ask<msg<wire::PutBlockAck>>(
-    self, bm, msg<wire::PutBlock>{put_header("shuffle-block", 2), map_output, {}});
-  INFO(describe(put.error));
-  REQUIRE(put.reply);
+  // A valid task still runs.
   auto r = run(output_task("shuffle-block"));
   INFO(r.error);
   REQUIRE(r.ok);

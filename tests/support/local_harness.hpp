@@ -39,6 +39,39 @@ struct batch_sink {
   }
 };
 
+/// Keeps every partition of every batch as the driver got it (foreach_batch),
+/// to look at the partitioning itself.
+template <class T>
+struct partition_sink {
+  std::mutex mtx;
+  std::map<time_ms, std::vector<std::vector<T>>> batches;
+
+  std::vector<std::vector<T>> at(time_ms t) {
+    std::lock_guard<std::mutex> guard{mtx};
+    return batches[t];
+  }
+};
+
+template <class T>
+std::shared_ptr<partition_sink<T>> collect_partitions(const dstream<T>& xs) {
+  auto sink = std::make_shared<partition_sink<T>>();
+  xs.foreach_batch([sink](time_ms t, std::vector<std::vector<T>>& parts) {
+    std::lock_guard<std::mutex> guard{sink->mtx};
+    sink->batches[t] = parts;
+  });
+  return sink;
+}
+
+/// All records of a batch's partitions, sorted.
+template <class T>
+std::vector<T> flatten_sorted(const std::vector<std::vector<T>>& parts) {
+  std::vector<T> result;
+  for (auto& p : parts)
+    result.insert(result.end(), p.begin(), p.end());
+  std::sort(result.begin(), result.end());
+  return result;
+}
+
 class local_harness {
 public:
   explicit local_harness(uint32_t workers = 2,

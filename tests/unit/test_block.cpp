@@ -169,9 +169,9 @@ TEST_CASE("flipping any single byte of a block is detected or changes its "
     else
       CHECK(out.records != xs);
   }
-  // The framing (segment table, pointers) and the length prefixes cannot be
-  // damaged without an error: at least those bytes must have been refused.
-  CHECK(refused >= 8 + 8 + 8 + 24 * 8 / 8);
+  // The segment table, the root pointer, the records list pointer and the 24
+  // one-byte length prefixes cannot be damaged without an error.
+  CHECK(refused >= 8 + 8 + 8 + 24);
 }
 
 TEST_CASE("flipping bytes of a large block is detected or changes its records",
@@ -184,13 +184,22 @@ TEST_CASE("flipping bytes of a large block is detected or changes its records",
   // (pointers and record bytes), then the last bytes.
   for (size_t pos = 0; pos < 128; ++pos)
     positions.push_back(pos);
-  for (size_t pos = 128; pos < bytes.size(); pos += bytes.size() / 97 + 3)
+  for (size_t pos = 128; pos < bytes.size(); pos += bytes.size() / 499 + 3)
     positions.push_back(pos);
   for (size_t pos = bytes.size() - 16; pos < bytes.size(); ++pos)
     positions.push_back(pos);
   for (auto pos : positions) {
     auto out = try_read_strings(flipped(bytes, pos));
     INFO("flipped byte " << pos << " of " << bytes.size());
+    if (pos == 14 || pos == 15) {
+      // The root pointer's pointer count: Cap'n Proto lets a struct carry
+      // more pointers than its schema knows (schema evolution), and in a
+      // block this large the extra slots lie inside the segment. The records
+      // are then read unchanged, which is not corruption of any record.
+      if (!out.threw)
+        CHECK(out.records == xs);
+      continue;
+    }
     if (!out.threw)
       CHECK(out.records != xs);
   }

@@ -34,13 +34,18 @@ bool is_bad_config(const caf::error& err) {
          && err.code() == static_cast<uint8_t>(errc::bad_config);
 }
 
-/// Expects a refusal with code bad_config whose text names `key`.
-void check_refused(std::initializer_list<std::string> args, const std::string& key) {
+/// Expects a refusal with code bad_config whose text names `key` and, if
+/// given, says `reason` (so that a refusal for another cause, such as an
+/// option nobody registered, does not pass for the one under test).
+void check_refused(std::initializer_list<std::string> args, const std::string& key,
+                   const std::string& reason = "") {
   config cfg;
   auto err = parse(cfg, args);
   INFO("refusal: " << describe(err));
   CHECK(is_bad_config(err));
   CHECK_THAT(describe(err), Catch::Contains(key));
+  if (!reason.empty())
+    CHECK_THAT(describe(err), Catch::Contains(reason));
 }
 
 } // namespace
@@ -161,48 +166,52 @@ TEST_CASE("the log level option sets the process threshold", "[config]") {
 }
 
 TEST_CASE("an unknown option is refused by name", "[config]") {
-  check_refused({"--bogus=1"}, "--bogus");
-  check_refused({"--bogus"}, "--bogus");
-  check_refused({"plain-argument"}, "plain-argument");
+  check_refused({"--bogus=1"}, "--bogus", "unknown option");
+  check_refused({"--bogus"}, "--bogus", "unknown option");
+  check_refused({"plain-argument"}, "plain-argument", "unexpected argument");
 }
 
 TEST_CASE("an unknown sluice key is refused by name", "[config]") {
-  check_refused({"--sluice.no-such-key=1"}, "sluice.no-such-key");
+  check_refused({"--sluice.no-such-key=1"}, "sluice.no-such-key", "unknown option");
+  check_refused({"--sluice.wal.no-such-key=1"}, "sluice.wal.no-such-key",
+                "unknown option");
 }
 
 TEST_CASE("a value that does not parse is refused naming the option", "[config]") {
-  check_refused({"--local=abc"}, "--local=abc");
+  check_refused({"--local=abc"}, "--local=abc", "bad value");
   check_refused({"--sluice.batch-interval=soon"}, "sluice.batch-interval");
   check_refused({"--sluice.executor-cores=many"}, "sluice.executor-cores");
 }
 
 TEST_CASE("local mode and a role exclude each other", "[config]") {
-  check_refused({"--local=2", "--role=driver"}, "--local and --role");
+  check_refused({"--local=2", "--role=driver"}, "--local and --role",
+                "exclude each other");
 }
 
 TEST_CASE("local mode needs at least one worker", "[config]") {
-  check_refused({"--local=0"}, "--local");
-  check_refused({"--local=-3"}, "--local");
+  check_refused({"--local=0"}, "--local", "at least 1 worker");
+  check_refused({"--local=-3"}, "--local", "at least 1 worker");
 }
 
 TEST_CASE("an unknown role is refused", "[config]") {
-  check_refused({"--role=foo"}, "--role");
-  check_refused({"--role=foo"}, "'foo'");
+  check_refused({"--role=foo"}, "--role", "must be driver or worker, not 'foo'");
 }
 
 TEST_CASE("a worker without a driver address is refused", "[config]") {
-  check_refused({"--role=worker"}, "--driver");
+  check_refused({"--role=worker"}, "--driver", "--role=worker needs --driver");
 }
 
 TEST_CASE("bad endpoints are refused naming the option", "[config]") {
-  check_refused({"--role=driver", "--listen=localhost"}, "--listen");
-  check_refused({"--role=driver", "--listen=:80"}, "--listen");
-  check_refused({"--role=driver", "--listen=host:"}, "--listen");
-  check_refused({"--role=driver", "--listen=127.0.0.1:70000"}, "--listen");
-  check_refused({"--role=driver", "--listen=127.0.0.1:999999"}, "--listen");
-  check_refused({"--role=worker", "--driver=h:abc"}, "--driver");
-  check_refused({"--role=worker", "--driver=h:-1"}, "--driver");
-  check_refused({"--role=worker", "--driver=h"}, "--driver");
+  check_refused({"--role=driver", "--listen=localhost"}, "--listen", "needs host:port");
+  check_refused({"--role=driver", "--listen=:80"}, "--listen", "needs host:port");
+  check_refused({"--role=driver", "--listen=host:"}, "--listen", "needs host:port");
+  check_refused({"--role=driver", "--listen=127.0.0.1:70000"}, "--listen",
+                "out of range");
+  check_refused({"--role=driver", "--listen=127.0.0.1:999999"}, "--listen",
+                "not a number");
+  check_refused({"--role=worker", "--driver=h:abc"}, "--driver", "not a number");
+  check_refused({"--role=worker", "--driver=h:-1"}, "--driver", "not a number");
+  check_refused({"--role=worker", "--driver=h"}, "--driver", "needs host:port");
 }
 
 TEST_CASE("parse_endpoint splits at the last colon", "[config]") {
@@ -217,38 +226,51 @@ TEST_CASE("parse_endpoint splits at the last colon", "[config]") {
 
 TEST_CASE("a block interval longer than the batch interval is refused",
           "[config]") {
-  check_refused({"--sluice.block-interval=2s"}, "sluice.block-interval");
+  check_refused({"--sluice.block-interval=2s"}, "sluice.block-interval",
+                "must not exceed the batch interval");
   check_refused({"--batch-interval=100ms", "--sluice.block-interval=101ms"},
-                "sluice.block-interval");
+                "sluice.block-interval", "must not exceed the batch interval");
 }
 
 TEST_CASE("negative durations are refused", "[config]") {
-  check_refused({"--duration=-5"}, "--duration");
-  check_refused({"--sluice.batch-interval=-1s"}, "batch-interval");
-  check_refused({"--sluice.block-interval=-10ms"}, "block-interval");
-  check_refused({"--sluice.wal.rolling-interval=-1s"}, "sluice.wal.rolling-interval");
+  check_refused({"--duration=-5"}, "--duration", "must not be negative");
+  check_refused({"--sluice.batch-interval=-1s"}, "batch-interval", "at least 1ms");
+  check_refused({"--sluice.block-interval=-10ms"}, "sluice.block-interval",
+                "at least 1ms");
+  check_refused({"--sluice.wal.rolling-interval=-1s"}, "sluice.wal.rolling-interval",
+                "must be positive");
+  check_refused({"--sluice.graceful-stop-timeout=-1s"},
+                "sluice.graceful-stop-timeout", "must not be negative");
 }
 
 TEST_CASE("counts that must be positive are refused at zero", "[config]") {
-  check_refused({"--sluice.task.max-failures=0"}, "sluice.task.max-failures");
-  check_refused({"--sluice.executor-cores=0"}, "sluice.executor-cores");
-  check_refused({"--sluice.default-parallelism=-1"}, "sluice.default-parallelism");
-  check_refused({"--sluice.concurrent-jobs=0"}, "sluice.concurrent-jobs");
-  check_refused({"--sluice.receiver.max-rate=-1"}, "sluice.receiver.max-rate");
+  std::string range = "must be between 1 and 1000000";
+  check_refused({"--sluice.task.max-failures=0"}, "sluice.task.max-failures", range);
+  check_refused({"--sluice.executor-cores=0"}, "sluice.executor-cores", range);
+  check_refused({"--sluice.default-parallelism=-1"}, "sluice.default-parallelism",
+                range);
+  check_refused({"--sluice.concurrent-jobs=0"}, "sluice.concurrent-jobs", range);
+  check_refused({"--sluice.receiver.max-rate=-1"}, "sluice.receiver.max-rate",
+                "must not be negative");
 }
 
 TEST_CASE("an unknown storage level is refused", "[config]") {
-  check_refused({"--sluice.storage-level=nonsense"}, "sluice.storage-level");
+  check_refused({"--sluice.storage-level=nonsense"}, "sluice.storage-level",
+                "'nonsense' is not one of");
 }
 
 TEST_CASE("an unknown log level is refused", "[config]") {
-  check_refused({"--sluice.log-level=nonsense"}, "sluice.log-level");
+  check_refused({"--sluice.log-level=nonsense"}, "sluice.log-level",
+                "not 'nonsense'");
   CHECK(log::current_level() == log::level::info);
 }
 
 TEST_CASE("a write ahead log without a checkpoint directory is refused",
           "[config]") {
-  check_refused({"--sluice.wal.enable=true"}, "sluice.wal.enable");
+  check_refused({"--sluice.wal.enable=true"}, "sluice.wal.enable",
+                "needs sluice.checkpoint.dir");
+  check_refused({"--sluice.wal.enable"}, "sluice.wal.enable",
+                "needs sluice.checkpoint.dir");
 }
 
 TEST_CASE("an ini file sets sluice keys", "[config]") {
@@ -268,5 +290,83 @@ TEST_CASE("an ini file with an unknown sluice key is refused naming it",
   test::temp_dir dir{"sluice-config"};
   auto path = dir / "app.ini";
   test::write_file(path, "[sluice]\nbatch-interval=2s\nbatch-intervall=3s\n");
-  check_refused({"--config-file=" + path}, "sluice.batch-intervall");
+  check_refused({"--config-file=" + path}, "sluice.batch-intervall",
+                "unknown configuration key");
+}
+
+TEST_CASE("an ini file sets dotted sluice keys in nested sections", "[config]") {
+  test::temp_dir dir{"sluice-config"};
+  auto path = dir / "app.ini";
+  test::write_file(path, "[sluice]\nexecutor-cores=3\n"
+                         "[sluice.task]\nmax-failures=7\n"
+                         "[sluice.receiver]\nmax-rate=500\nrestart-delay=75ms\n"
+                         "[sluice.checkpoint]\ndir=\"/tmp/ckpt\"\n"
+                         "[sluice.wal]\nenable=true\nrolling-interval=5s\n");
+  config cfg;
+  auto err = parse(cfg, {"--config-file=" + path});
+  INFO(describe(err));
+  REQUIRE(!err);
+  auto& s = cfg.sluice_settings;
+  CHECK(s.executor_cores == 3);
+  CHECK(s.task_max_failures == 7);
+  CHECK(s.receiver_max_rate == 500);
+  CHECK(s.receiver_restart_delay == 75ms);
+  CHECK(s.checkpoint_dir == "/tmp/ckpt");
+  CHECK(s.wal_enable);
+  CHECK(s.wal_rolling_interval == 5000ms);
+}
+
+TEST_CASE("the command line overrides the ini file", "[config]") {
+  test::temp_dir dir{"sluice-config"};
+  auto path = dir / "app.ini";
+  test::write_file(path, "[sluice]\nexecutor-cores=3\n"
+                         "[sluice.task]\nmax-failures=7\n"
+                         "[sluice.checkpoint]\ndir=\"/tmp/ckpt\"\n"
+                         "[sluice.wal]\nenable=true\n");
+  config cfg;
+  auto err = parse(cfg, {"--config-file=" + path, "--sluice.executor-cores=5",
+                         "--sluice.task.max-failures=9",
+                         "--sluice.wal.enable=false"});
+  INFO(describe(err));
+  REQUIRE(!err);
+  CHECK(cfg.sluice_settings.executor_cores == 5);
+  CHECK(cfg.sluice_settings.task_max_failures == 9);
+  CHECK_FALSE(cfg.sluice_settings.wal_enable);
+  CHECK(cfg.sluice_settings.checkpoint_dir == "/tmp/ckpt");
+}
+
+TEST_CASE("an ini file with an unknown or badly typed nested key is refused "
+          "naming it",
+          "[config]") {
+  test::temp_dir dir{"sluice-config"};
+  auto unknown = dir / "unknown.ini";
+  test::write_file(unknown, "[sluice.wal]\nenable=false\nsegments=3\n");
+  check_refused({"--config-file=" + unknown}, "sluice.wal.segments",
+                "unknown configuration key");
+  auto typed = dir / "typed.ini";
+  test::write_file(typed, "[sluice.task]\nmax-failures=\"many\"\n");
+  check_refused({"--config-file=" + typed}, "sluice.task.max-failures",
+                "bad value");
+}
+
+TEST_CASE("boolean flags take an explicit value", "[config]") {
+  SECTION("true") {
+    config cfg;
+    REQUIRE(!parse(cfg, {"--sluice.stop-gracefully-on-shutdown=true"}));
+    CHECK(cfg.sluice_settings.stop_gracefully_on_shutdown);
+  }
+  SECTION("bare") {
+    config cfg;
+    REQUIRE(!parse(cfg, {"--sluice.stop-gracefully-on-shutdown"}));
+    CHECK(cfg.sluice_settings.stop_gracefully_on_shutdown);
+  }
+  SECTION("false") {
+    config cfg;
+    REQUIRE(!parse(cfg, {"--sluice.stop-gracefully-on-shutdown=false"}));
+    CHECK_FALSE(cfg.sluice_settings.stop_gracefully_on_shutdown);
+  }
+  SECTION("nonsense") {
+    check_refused({"--sluice.stop-gracefully-on-shutdown=maybe"},
+                  "--sluice.stop-gracefully-on-shutdown=maybe", "expected true or false");
+  }
 }

@@ -55,37 +55,6 @@ struct placement {
   }
 };
 
-/// Keeps the partitions of every batch.
-template <class T>
-struct partition_sink {
-  std::mutex mtx;
-  std::map<time_ms, std::vector<std::vector<T>>> batches;
-
-  std::vector<std::vector<T>> at(time_ms t) {
-    std::lock_guard<std::mutex> guard{mtx};
-    return batches[t];
-  }
-};
-
-template <class T>
-std::shared_ptr<partition_sink<T>> collect_partitions(const dstream<T>& xs) {
-  auto sink = std::make_shared<partition_sink<T>>();
-  xs.foreach_batch([sink](time_ms t, std::vector<std::vector<T>>& parts) {
-    std::lock_guard<std::mutex> guard{sink->mtx};
-    sink->batches[t] = parts;
-  });
-  return sink;
-}
-
-template <class T>
-std::vector<T> flatten_sorted(const std::vector<std::vector<T>>& parts) {
-  std::vector<T> result;
-  for (auto& p : parts)
-    result.insert(result.end(), p.begin(), p.end());
-  std::sort(result.begin(), result.end());
-  return result;
-}
-
 counts to_counts(const std::map<std::string, int64_t>& m) {
   return counts(m.begin(), m.end());
 }
@@ -179,8 +148,9 @@ TEST_CASE("reduce_by_key over 1000 keys gives exact totals across 3 workers",
 TEST_CASE("a key lands in the same reduce partition whatever the map side looks like",
           "[shuffle]") {
   // The same keys through two reduce_by_key nodes with the same partition
-  // count but different map sides (1 and 3 map partitions): a key's reduce
-  // partition depends on the key alone.
+  // count but different map sides (1 and 4 map partitions, and different
+  // combiners per map task): a key's reduce partition depends on the key
+  // alone, never on the value or on where the map side ran.
   local_harness h{3};
   auto& ssc = h.ssc();
   std::vector<kv> batch;
@@ -193,6 +163,11 @@ TEST_CASE("a key lands in the same reduce partition whatever the map side looks 
   auto a = ssc.queue_stream<kv>({first, third});
   auto b = ssc.queue_stream<kv>({second, first});
   auto c = ssc.queue_stream<kv>({third, second});
+  // Every key once more with 0: the sums stay, the map-side combiners differ.
+  std::vector<kv> zeros;
+  for (int i = 0; i < 200; ++i)
+    zeros.emplace_back(key_of(i), 0);
+  auto d = ssc.queue_stream<kv>({zeros, zeros});
   auto single = std::make_shared<placement>();
   auto split = std::make_shared<placement>();
   auto track = [](std::shared_ptr<placement> p) {
@@ -204,7 +179,7 @@ TEST_CASE("a key lands in the same reduce partition whatever the map side looks 
   };
   auto s1 = h.collect(whole.reduce_by_key(add, 4).transform(track(single)));
   auto s2 = h.collect(
-    ssc.union_of(std::vector<dstream<kv>>{a, b, c}).reduce_by_key(add, 4).transform(track(split)));
+    ssc.union_of(std::vector<dstream<kv>>{a, b, c, d}).reduce_by_key(add, 4).transform(track(split)));
   h.start();
   h.next_batch();
   h.next_batch();
