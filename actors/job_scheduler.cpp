@@ -98,7 +98,7 @@ void stage_finished(scheduler_ptr self, job_run& job, stage_run& stage) {
   stage.done = true;
   if (stage.plan.action == task_action::shuffle_write) {
     if (auto* batch = batch_of(self, job))
-      batch->shuffles_done.insert(stage.plan.target);
+      batch->shuffles_done.emplace(stage.plan.target, stage.plan.side);
     submit_ready_stages(self, job);
     return;
   }
@@ -111,7 +111,7 @@ void submit_stage(scheduler_ptr self, job_run& job, stage_run& stage) {
   if (batch == nullptr)
     return;
   if (stage.plan.action == task_action::shuffle_write
-      && batch->shuffles_done.count(stage.plan.target) > 0) {
+      && batch->shuffles_done.count({stage.plan.target, stage.plan.side}) > 0) {
     // An earlier job of this batch already wrote this shuffle.
     stage_finished(self, job, stage);
     return;
@@ -224,6 +224,7 @@ void launch(scheduler_ptr self, job_run& job, stage_run& stage,
   spec.final_node = stage.plan.final_node;
   spec.action = stage.plan.action;
   spec.target = stage.plan.target;
+  spec.shuffle_side = stage.plan.side;
   spec.counts = batch->counts;
   spec.reads = t.reads;
   std::vector<caf::actor> caps;
@@ -345,7 +346,8 @@ void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
         break;
       }
     if (stage.plan.action == task_action::shuffle_write)
-      batch->map_outputs.add(stage.plan.target, p, outputs, t.node);
+      batch->map_outputs.add(stage.plan.target, stage.plan.side, p, outputs,
+                             t.node);
   }
   if (stage.plan.action == task_action::output)
     stage.results[p] = result->payload;

@@ -64,7 +64,7 @@ struct batch_run {
   batch_inputs inputs;
   partition_counts counts;
   map_output_registry map_outputs;
-  std::set<uint32_t> shuffles_done;
+  std::set<std::pair<uint32_t, uint32_t>> shuffles_done; ///< (shuffle, side)
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> file_records;
   uint64_t block_records = 0;
   uint64_t block_bytes = 0;

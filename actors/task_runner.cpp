@@ -60,9 +60,9 @@ void run_task(runner_ptr self) {
   // the leaf partition still exists and is empty.
   for (auto& r : st.spec.reads)
     if (r.source == leaf_read::kind::shuffle)
-      ctx.add_blocks(r.node, r.partition, {});
+      ctx.add_blocks(r.node, r.partition, {}, r.side);
   for (auto& f : st.fetches)
-    ctx.add_blocks(f.leaf, f.partition, {f.bytes});
+    ctx.add_blocks(f.leaf, f.partition, {f.bytes}, f.side);
   auto err = execute_task(*st.g, st.spec, ctx);
   finish(self, err, &ctx);
 }
@@ -173,6 +173,7 @@ caf::behavior task_runner(runner_ptr self, task_spec spec,
         fetch_item f;
         f.leaf = r.node;
         f.partition = r.partition;
+        f.side = r.side;
         f.ref = ref;
         st.fetches.push_back(std::move(f));
       }

@@ -19,6 +19,7 @@ namespace sluice {
 struct fetch_item {
   uint32_t leaf = 0;
   uint32_t partition = 0;
+  uint32_t side = 0;
   block_ref ref;
   size_t next_location = 0;
   std::string failures; ///< why earlier locations failed

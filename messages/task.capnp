@@ -21,6 +21,7 @@ struct LeafRead {
     file @3 :Text;                   # a file of a directory stream
     shuffle @4 :List(BlockRef);      # one bucket from every map task that wrote one
   }
+  side @5 :UInt32;                   # shuffle reads: which parent of the shuffle
 }
 
 struct Peer {
@@ -43,6 +44,7 @@ struct LaunchTask {
   counts @8 :List(NodeCount);
   reads @9 :List(LeafRead);
   peers @10 :List(Peer);
+  shuffleSide @11 :UInt32;          # shuffle writes: which parent this task computes
 }
 
 struct ShuffleOutput {

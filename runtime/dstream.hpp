@@ -12,6 +12,7 @@
 #include <iterator>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -35,6 +36,15 @@ struct is_pair : std::false_type {};
 
 template <class K, class V>
 struct is_pair<std::pair<K, V>> : std::true_type {};
+
+/// The key of two pair types with the same key type (joins).
+template <class A, class B>
+struct common_key {};
+
+template <class K, class V, class W>
+struct common_key<std::pair<K, V>, std::pair<K, W>> {
+  using type = K;
+};
 
 /// A handle to an output operation, to give it a stable id.
 class output_ref {
@@ -215,6 +225,89 @@ public:
                                          std::move(merge_combiners));
   }
 
+  // -- joins (streams of pairs with the same key type) ---------------------------
+
+  /// For every key of either stream: all of this stream's values and all of
+  /// `other`'s, both shuffled into the same `partitions` buckets.
+  template <class U>
+  auto cogroup(const dstream<U>& other, uint32_t partitions = 0) const {
+    using key = key_of<U>;
+    using value = typename T::second_type;
+    using other_value = typename U::second_type;
+    using out = std::pair<key, std::pair<std::vector<value>, std::vector<other_value>>>;
+    if (partitions == 0)
+      partitions = default_parallelism_of(*ctx_);
+    check_partitions("cogroup", partitions);
+    return make<out, cogroup_node<key, value, other_value>>(node_, other.node(),
+                                                            partitions);
+  }
+
+  /// (k, (v, w)) for every pair of values of a key present in both streams.
+  template <class U>
+  auto join(const dstream<U>& other, uint32_t partitions = 0) const {
+    using out = std::pair<key_of<U>, std::pair<typename T::second_type,
+                                               typename U::second_type>>;
+    return cogroup(other, partitions).template flat_map<out>([](auto&& g, auto& emit) {
+      for (auto& v : g.second.first)
+        for (auto& w : g.second.second)
+          emit(out{g.first, {v, w}});
+    });
+  }
+
+  /// Like join, plus (k, (v, nullopt)) for keys only this stream has.
+  template <class U>
+  auto left_outer_join(const dstream<U>& other, uint32_t partitions = 0) const {
+    using w_opt = std::optional<typename U::second_type>;
+    using out = std::pair<key_of<U>, std::pair<typename T::second_type, w_opt>>;
+    return cogroup(other, partitions).template flat_map<out>([](auto&& g, auto& emit) {
+      for (auto& v : g.second.first) {
+        if (g.second.second.empty())
+          emit(out{g.first, {v, std::nullopt}});
+        for (auto& w : g.second.second)
+          emit(out{g.first, {v, w_opt{w}}});
+      }
+    });
+  }
+
+  /// Like join, plus (k, (nullopt, w)) for keys only `other` has.
+  template <class U>
+  auto right_outer_join(const dstream<U>& other, uint32_t partitions = 0) const {
+    using v_opt = std::optional<typename T::second_type>;
+    using out = std::pair<key_of<U>, std::pair<v_opt, typename U::second_type>>;
+    return cogroup(other, partitions).template flat_map<out>([](auto&& g, auto& emit) {
+      for (auto& w : g.second.second) {
+        if (g.second.first.empty())
+          emit(out{g.first, {std::nullopt, w}});
+        for (auto& v : g.second.first)
+          emit(out{g.first, {v_opt{v}, w}});
+      }
+    });
+  }
+
+  /// Every key of either stream: matched pairs, and a nullopt for the side
+  /// that lacks the key.
+  template <class U>
+  auto full_outer_join(const dstream<U>& other, uint32_t partitions = 0) const {
+    using v_opt = std::optional<typename T::second_type>;
+    using w_opt = std::optional<typename U::second_type>;
+    using out = std::pair<key_of<U>, std::pair<v_opt, w_opt>>;
+    return cogroup(other, partitions).template flat_map<out>([](auto&& g, auto& emit) {
+      auto& vs = g.second.first;
+      auto& ws = g.second.second;
+      if (vs.empty()) {
+        for (auto& w : ws)
+          emit(out{g.first, {std::nullopt, w_opt{w}}});
+        return;
+      }
+      for (auto& v : vs) {
+        if (ws.empty())
+          emit(out{g.first, {v_opt{v}, std::nullopt}});
+        for (auto& w : ws)
+          emit(out{g.first, {v_opt{v}, w_opt{w}}});
+      }
+    });
+  }
+
   // -- output operations --------------------------------------------------------
 
   /// Prints the first n records of every batch on the driver.
@@ -250,6 +343,11 @@ public:
   }
 
 private:
+  /// The key type shared by this stream of pairs and `U`; joining streams
+  /// of other types does not compile.
+  template <class U>
+  using key_of = typename common_key<T, U>::type;
+
   template <class Out, class Node, class... Ts>
   dstream<Out> make(Ts&&... xs) const {
     auto node = std::make_unique<Node>(std::forward<Ts>(xs)...);

@@ -144,9 +144,10 @@ class shuffle_base {
 public:
   virtual ~shuffle_base();
 
-  /// Buckets partition `p` of the shuffle's parent into the shuffle's
-  /// partitions, storing one block per non-empty bucket through `ctx`.
-  virtual void write(task_context& ctx, uint32_t p) = 0;
+  /// Buckets partition `p` of the shuffle's parent number `side` into the
+  /// shuffle's partitions, storing one block per non-empty bucket through
+  /// `ctx`. Most shuffles have one parent; cogroup has two.
+  virtual void write(task_context& ctx, uint32_t side, uint32_t p) = 0;
 
   /// Number of reduce-side partitions.
   virtual uint32_t buckets() const = 0;

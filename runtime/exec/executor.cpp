@@ -21,7 +21,11 @@ caf::error run(graph& g, const task_spec& spec, task_context& ctx) {
       return make_error(errc::task_failed,
                         spec.describe() + ": node " + target->id()
                           + " is not a shuffle");
-    shuffle->write(ctx, spec.partition);
+    if (spec.shuffle_side >= target->parents().size())
+      return make_error(errc::task_failed,
+                        spec.describe() + ": shuffle " + target->id()
+                          + " has no side " + std::to_string(spec.shuffle_side));
+    shuffle->write(ctx, spec.shuffle_side, spec.partition);
   } else {
     auto* out = dynamic_cast<output_base*>(target);
     if (out == nullptr)

@@ -25,17 +25,19 @@ partition_counts count_partitions(const graph& g, const batch_inputs& inputs) {
 
 std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
   std::vector<stage_plan> stages;
-  std::map<uint32_t, uint32_t> stage_of_shuffle;
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> stage_of_shuffle;
   // Returns the stages the stage computing `n` must wait for.
   std::function<std::vector<uint32_t>(const node_base*)> deps;
-  std::function<uint32_t(const node_base*)> shuffle_stage;
+  std::function<uint32_t(const node_base*, uint32_t)> shuffle_stage;
   deps = [&](const node_base* n) {
     std::vector<uint32_t> result;
     std::function<void(const node_base*)> walk = [&](const node_base* x) {
       if (x->kind() == node_kind::shuffle) {
-        auto s = shuffle_stage(x);
-        if (std::find(result.begin(), result.end(), s) == result.end())
-          result.push_back(s);
+        for (uint32_t side = 0; side < x->parents().size(); ++side) {
+          auto s = shuffle_stage(x, side);
+          if (std::find(result.begin(), result.end(), s) == result.end())
+            result.push_back(s);
+        }
         return;
       }
       for (auto* p : x->parents())
@@ -44,18 +46,21 @@ std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
     walk(n);
     return result;
   };
-  shuffle_stage = [&](const node_base* s) {
-    auto i = stage_of_shuffle.find(s->index());
+  shuffle_stage = [&](const node_base* s, uint32_t side) {
+    auto key = std::make_pair(s->index(), side);
+    auto i = stage_of_shuffle.find(key);
     if (i != stage_of_shuffle.end())
       return i->second;
+    auto* parent = s->parents()[side];
     stage_plan st;
-    st.final_node = s->parents().front()->index();
+    st.final_node = parent->index();
     st.action = task_action::shuffle_write;
     st.target = s->index();
-    st.parents = deps(s->parents().front());
+    st.side = side;
+    st.parents = deps(parent);
     st.id = static_cast<uint32_t>(stages.size());
     stages.push_back(st);
-    stage_of_shuffle.emplace(s->index(), st.id);
+    stage_of_shuffle.emplace(key, st.id);
     return st.id;
   };
   stage_plan last;
@@ -69,15 +74,16 @@ std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
   return stages;
 }
 
-void map_output_registry::add(uint32_t shuffle, uint32_t map_partition,
+void map_output_registry::add(uint32_t shuffle, uint32_t side,
+                              uint32_t map_partition,
                               const std::vector<shuffle_output>& outputs,
                               const std::string& node) {
-  outputs_[shuffle][map_partition] = map_output{node, outputs};
+  outputs_[{shuffle, side}][map_partition] = map_output{node, outputs};
 }
 
 std::vector<uint32_t> map_output_registry::remove_node(const std::string& node) {
   std::vector<uint32_t> affected;
-  for (auto& [shuffle, maps] : outputs_) {
+  for (auto& [key, maps] : outputs_) {
     bool hit = false;
     for (auto i = maps.begin(); i != maps.end();) {
       if (i->second.node == node) {
@@ -87,23 +93,26 @@ std::vector<uint32_t> map_output_registry::remove_node(const std::string& node) 
         ++i;
       }
     }
-    if (hit)
-      affected.push_back(shuffle);
+    if (hit && std::find(affected.begin(), affected.end(), key.first)
+                 == affected.end())
+      affected.push_back(key.first);
   }
   return affected;
 }
 
-bool map_output_registry::complete(uint32_t shuffle, uint32_t maps) const {
-  auto i = outputs_.find(shuffle);
+bool map_output_registry::complete(uint32_t shuffle, uint32_t side,
+                                   uint32_t maps) const {
+  auto i = outputs_.find({shuffle, side});
   if (i == outputs_.end())
     return maps == 0;
   return i->second.size() >= maps;
 }
 
 std::vector<block_ref> map_output_registry::bucket(uint32_t shuffle,
+                                                   uint32_t side,
                                                    uint32_t b) const {
   std::vector<block_ref> result;
-  auto i = outputs_.find(shuffle);
+  auto i = outputs_.find({shuffle, side});
   if (i == outputs_.end())
     return result;
   for (auto& [map_partition, out] : i->second) {
@@ -123,7 +132,7 @@ std::vector<block_ref> map_output_registry::bucket(uint32_t shuffle,
 
 std::vector<std::string> map_output_registry::block_ids() const {
   std::vector<std::string> result;
-  for (auto& [shuffle, maps] : outputs_)
+  for (auto& [key, maps] : outputs_)
     for (auto& [m, out] : maps)
       for (auto& o : out.outputs)
         result.push_back(o.id);
@@ -142,9 +151,16 @@ std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts
     leaf_read r;
     r.node = leaf;
     r.partition = lp;
-    if (g.at(leaf)->kind() == node_kind::shuffle) {
+    auto* leaf_node = g.at(leaf);
+    if (leaf_node->kind() == node_kind::shuffle) {
+      // One read per parent of the shuffle: a cogroup sees both sides.
       r.source = leaf_read::kind::shuffle;
-      r.shuffle = outputs.bucket(leaf, lp);
+      for (uint32_t side = 0; side < leaf_node->parents().size(); ++side) {
+        r.side = side;
+        r.shuffle = outputs.bucket(leaf, side, lp);
+        result.push_back(r);
+      }
+      return;
     } else {
       auto i = inputs.find(leaf);
       if (i == inputs.end() || lp >= i->second.size())

@@ -35,29 +35,32 @@ struct stage_plan {
   uint32_t final_node = 0;  ///< the node whose partitions the tasks compute
   task_action action = task_action::output;
   uint32_t target = 0;      ///< the shuffle node written, or the output node
+  uint32_t side = 0;        ///< shuffle writes: which parent of the target
   std::vector<uint32_t> parents; ///< stages that must finish first
 };
 
-/// The stages of the job that runs output node `out`: one per shuffle it
-/// depends on (each shuffle once, also in diamonds), then the output stage,
-/// parents before children.
+/// The stages of the job that runs output node `out`: one per parent of each
+/// shuffle it depends on (each once, also in diamonds), then the output
+/// stage, parents before children.
 std::vector<stage_plan> plan_job(const graph& g, const node_base& out);
 
 /// Where the map tasks of a batch's shuffles left their buckets.
 class map_output_registry {
 public:
-  /// Records the output of one map task of `shuffle` that ran on `node`.
-  void add(uint32_t shuffle, uint32_t map_partition,
+  /// Records the output of one map task of `shuffle` (writing its parent
+  /// `side`) that ran on `node`.
+  void add(uint32_t shuffle, uint32_t side, uint32_t map_partition,
            const std::vector<shuffle_output>& outputs, const std::string& node);
 
   /// Forgets every output a lost node held; returns the shuffles affected.
   std::vector<uint32_t> remove_node(const std::string& node);
 
-  /// True once `maps` map tasks of `shuffle` reported.
-  bool complete(uint32_t shuffle, uint32_t maps) const;
+  /// True once `maps` map tasks of `shuffle`'s `side` reported.
+  bool complete(uint32_t shuffle, uint32_t side, uint32_t maps) const;
 
-  /// Blocks of bucket `b`, in map partition order.
-  std::vector<block_ref> bucket(uint32_t shuffle, uint32_t b) const;
+  /// Blocks of bucket `b` written for `side`, in map partition order.
+  std::vector<block_ref> bucket(uint32_t shuffle, uint32_t side,
+                                uint32_t b) const;
 
   /// Every shuffle block id (for cleanup).
   std::vector<std::string> block_ids() const;
@@ -67,8 +70,8 @@ private:
     std::string node;
     std::vector<shuffle_output> outputs;
   };
-  // shuffle node -> map partition -> output
-  std::map<uint32_t, std::map<uint32_t, map_output>> outputs_;
+  // (shuffle node, side) -> map partition -> output
+  std::map<std::pair<uint32_t, uint32_t>, std::map<uint32_t, map_output>> outputs_;
 };
 
 /// The leaf reads of partition `p` of `final_node`. Throws std::logic_error

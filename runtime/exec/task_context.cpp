@@ -8,10 +8,10 @@ std::string shuffle_prefix(time_ms t) {
   return "s/" + std::to_string(t) + "/";
 }
 
-std::string shuffle_block_id(time_ms t, uint32_t node, uint32_t map_partition,
-                             uint32_t bucket) {
-  return shuffle_prefix(t) + std::to_string(node) + "/"
-         + std::to_string(map_partition) + "/" + std::to_string(bucket);
+std::string shuffle_block_id(time_ms t, uint32_t node, uint32_t side,
+                             uint32_t map_partition, uint32_t bucket) {
+  return shuffle_prefix(t) + std::to_string(node) + "/" + std::to_string(side)
+         + "/" + std::to_string(map_partition) + "/" + std::to_string(bucket);
 }
 
 task_context::task_context(time_ms batch_time, uint32_t partition,
@@ -26,8 +26,8 @@ task_context::task_context(time_ms batch_time, uint32_t partition,
 }
 
 void task_context::add_blocks(uint32_t leaf, uint32_t p,
-                              std::vector<buffer> blocks) {
-  auto& slot = blocks_[{leaf, p}];
+                              std::vector<buffer> blocks, uint32_t side) {
+  auto& slot = blocks_[{leaf, p, side}];
   for (auto& b : blocks)
     slot.push_back(std::move(b));
 }
@@ -36,9 +36,9 @@ void task_context::add_file(uint32_t leaf, uint32_t p, std::string path) {
   files_[{leaf, p}] = std::move(path);
 }
 
-const std::vector<buffer>& task_context::blocks(uint32_t leaf,
-                                                uint32_t p) const {
-  auto i = blocks_.find({leaf, p});
+const std::vector<buffer>& task_context::blocks(uint32_t leaf, uint32_t p,
+                                                uint32_t side) const {
+  auto i = blocks_.find({leaf, p, side});
   if (i == blocks_.end())
     throw std::logic_error("task has no input for node " + std::to_string(leaf)
                            + " partition " + std::to_string(p));
@@ -53,11 +53,12 @@ const std::string& task_context::file(uint32_t leaf, uint32_t p) const {
   return i->second;
 }
 
-void task_context::put_shuffle_block(uint32_t shuffle_node, uint32_t bucket,
-                                     buffer bytes, uint64_t records) {
+void task_context::put_shuffle_block(uint32_t shuffle_node, uint32_t side,
+                                     uint32_t bucket, buffer bytes,
+                                     uint64_t records) {
   shuffle_output out;
   out.bucket = bucket;
-  out.id = shuffle_block_id(batch_time_, shuffle_node, partition_, bucket);
+  out.id = shuffle_block_id(batch_time_, shuffle_node, side, partition_, bucket);
   out.records = records;
   out.bytes = bytes.size();
   if (!store_)

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -22,11 +23,12 @@ struct block_ref {
   std::vector<std::string> locations;
 };
 
-/// Names a shuffle block: batch time, shuffle node, map partition, bucket.
+/// Names a shuffle block: batch time, shuffle node, side (which parent of the
+/// shuffle node wrote it), map partition, bucket.
 /// Ids of one batch share the prefix shuffle_prefix(t), which is how a
 /// finished batch's shuffle output is dropped everywhere at once.
-std::string shuffle_block_id(time_ms t, uint32_t node, uint32_t map_partition,
-                             uint32_t bucket);
+std::string shuffle_block_id(time_ms t, uint32_t node, uint32_t side,
+                             uint32_t map_partition, uint32_t bucket);
 std::string shuffle_prefix(time_ms t);
 
 /// A block written by a shuffle map task.
@@ -82,12 +84,15 @@ public:
 
   // -- inputs ---------------------------------------------------------------
 
-  void add_blocks(uint32_t leaf, uint32_t p, std::vector<buffer> blocks);
+  /// `side` tells the parents of a multi-parent shuffle (cogroup) apart.
+  void add_blocks(uint32_t leaf, uint32_t p, std::vector<buffer> blocks,
+                  uint32_t side = 0);
   void add_file(uint32_t leaf, uint32_t p, std::string path);
 
   /// The fetched blocks of a leaf partition; throws std::logic_error if the
   /// task was not given that leaf partition (a planner bug, not bad input).
-  const std::vector<buffer>& blocks(uint32_t leaf, uint32_t p) const;
+  const std::vector<buffer>& blocks(uint32_t leaf, uint32_t p,
+                                    uint32_t side = 0) const;
   const std::string& file(uint32_t leaf, uint32_t p) const;
 
   /// Counts records read from input leaves (for the batch's record count).
@@ -101,9 +106,10 @@ public:
 
   // -- outputs --------------------------------------------------------------
 
-  /// Stores one bucket of a shuffle map task in the local block store.
-  void put_shuffle_block(uint32_t shuffle_node, uint32_t bucket, buffer bytes,
-                         uint64_t records);
+  /// Stores one bucket of a shuffle map task (writing for `side` of the
+  /// shuffle node) in the local block store.
+  void put_shuffle_block(uint32_t shuffle_node, uint32_t side, uint32_t bucket,
+                         buffer bytes, uint64_t records);
 
   const std::vector<shuffle_output>& shuffle_outputs() const noexcept {
     return shuffle_outputs_;
@@ -125,7 +131,7 @@ private:
   partition_counts counts_;
   std::string node_;
   std::shared_ptr<block_store> store_;
-  std::map<std::pair<uint32_t, uint32_t>, std::vector<buffer>> blocks_;
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, std::vector<buffer>> blocks_;
   std::map<std::pair<uint32_t, uint32_t>, std::string> files_;
   uint64_t input_records_ = 0;
   std::vector<shuffle_output> shuffle_outputs_;

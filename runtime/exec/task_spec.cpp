@@ -36,6 +36,7 @@ void encode(const task_spec& x, wire::LaunchTask::Builder out) {
   out.setPartition(x.partition);
   out.setAttempt(x.attempt);
   out.setFinalNode(x.final_node);
+  out.setShuffleSide(x.shuffle_side);
   if (x.action == task_action::shuffle_write)
     out.getAction().setShuffleWrite(x.target);
   else
@@ -53,6 +54,7 @@ void encode(const task_spec& x, wire::LaunchTask::Builder out) {
     auto w = reads[i];
     w.setNode(r.node);
     w.setPartition(r.partition);
+    w.setSide(r.side);
     switch (r.source) {
       case leaf_read::kind::block:
         encode(r.block, w.getSource().initBlock());
@@ -83,6 +85,7 @@ task_spec decode(wire::LaunchTask::Reader in) {
   x.partition = in.getPartition();
   x.attempt = in.getAttempt();
   x.final_node = in.getFinalNode();
+  x.shuffle_side = in.getShuffleSide();
   auto action = in.getAction();
   switch (action.which()) {
     case wire::LaunchTask::Action::SHUFFLE_WRITE:
@@ -102,6 +105,7 @@ task_spec decode(wire::LaunchTask::Reader in) {
     leaf_read lr;
     lr.node = r.getNode();
     lr.partition = r.getPartition();
+    lr.side = r.getSide();
     auto src = r.getSource();
     switch (src.which()) {
       case wire::LeafRead::Source::BLOCK:

@@ -21,6 +21,7 @@ struct leaf_read {
   block_ref block;                  ///< kind::block
   std::string file;                 ///< kind::file
   std::vector<block_ref> shuffle;   ///< kind::shuffle: one per map task
+  uint32_t side = 0;                ///< kind::shuffle: which parent wrote it
 };
 
 /// What a task does with its final node's partition.
@@ -36,6 +37,7 @@ struct task_spec {
   uint32_t final_node = 0;
   task_action action = task_action::output;
   uint32_t target = 0; ///< the shuffle node or the output node
+  uint32_t shuffle_side = 0; ///< shuffle writes: which parent of the target
   partition_counts counts;
   std::vector<leaf_read> reads;
   /// node id -> index of its BlockManager in the envelope's capabilities

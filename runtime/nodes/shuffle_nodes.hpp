@@ -29,13 +29,13 @@ public:
     return builders_[i];
   }
 
-  /// Stores every non-empty bucket as a shuffle block of `node`.
-  void flush(task_context& ctx, uint32_t node) {
+  /// Stores every non-empty bucket as a shuffle block of `node`'s `side`.
+  void flush(task_context& ctx, uint32_t node, uint32_t side = 0) {
     for (uint32_t b = 0; b < builders_.size(); ++b) {
       if (builders_[b].empty())
         continue;
       auto n = builders_[b].records();
-      ctx.put_shuffle_block(node, b, builders_[b].finish(), n);
+      ctx.put_shuffle_block(node, side, b, builders_[b].finish(), n);
     }
   }
 
@@ -88,7 +88,7 @@ public:
     return buckets_;
   }
 
-  void write(task_context& ctx, uint32_t p) override {
+  void write(task_context& ctx, uint32_t, uint32_t p) override {
     std::vector<std::pair<K, V>> in;
     parent_->compute(ctx, p, in);
     detail::bucket_writer out{buckets_};
@@ -172,7 +172,7 @@ public:
     return buckets_;
   }
 
-  void write(task_context& ctx, uint32_t p) override {
+  void write(task_context& ctx, uint32_t, uint32_t p) override {
     std::vector<T> in;
     parent_->compute(ctx, p, in);
     detail::bucket_writer out{buckets_};
@@ -191,6 +191,79 @@ public:
 
 private:
   typed_node<T>* parent_;
+  uint32_t buckets_;
+};
+
+/// cogroup: for every key of either parent, all values of the left parent
+/// and all values of the right one. Both parents are hash-partitioned into
+/// the same buckets (each one's map tasks write their own side), so a reduce
+/// task sees both sides of its keys. The joins are built on it.
+template <class K, class V, class W>
+class cogroup_node
+  : public typed_node<std::pair<K, std::pair<std::vector<V>, std::vector<W>>>>,
+    public shuffle_base {
+public:
+  using value_type = std::pair<K, std::pair<std::vector<V>, std::vector<W>>>;
+
+  cogroup_node(typed_node<std::pair<K, V>>* left,
+               typed_node<std::pair<K, W>>* right, uint32_t buckets)
+    : typed_node<value_type>(node_kind::shuffle, "cogroup", {left, right}),
+      left_(left),
+      right_(right),
+      buckets_(buckets) {
+  }
+
+  uint32_t buckets() const override {
+    return buckets_;
+  }
+
+  uint32_t partitions(const partition_counts&) const override {
+    return buckets_;
+  }
+
+  void write(task_context& ctx, uint32_t side, uint32_t p) override {
+    if (side == 0)
+      write_side(ctx, left_, side, p);
+    else
+      write_side(ctx, right_, side, p);
+  }
+
+  void compute(task_context& ctx, uint32_t p, std::vector<value_type>& out) override {
+    std::unordered_map<K, std::pair<std::vector<V>, std::vector<W>>, key_hash<K>> groups;
+    for (auto& bytes : ctx.blocks(this->index(), p, 0)) {
+      block_reader reader{bytes};
+      for (size_t i = 0; i < reader.size(); ++i) {
+        auto kv = decode_all<std::pair<K, V>>(reader.record(i));
+        groups[std::move(kv.first)].first.push_back(std::move(kv.second));
+      }
+    }
+    for (auto& bytes : ctx.blocks(this->index(), p, 1)) {
+      block_reader reader{bytes};
+      for (size_t i = 0; i < reader.size(); ++i) {
+        auto kw = decode_all<std::pair<K, W>>(reader.record(i));
+        groups[std::move(kw.first)].second.push_back(std::move(kw.second));
+      }
+    }
+    out.reserve(out.size() + groups.size());
+    for (auto& kvp : groups)
+      out.emplace_back(std::move(const_cast<K&>(kvp.first)), std::move(kvp.second));
+  }
+
+private:
+  template <class X>
+  void write_side(task_context& ctx, typed_node<std::pair<K, X>>* parent,
+                  uint32_t side, uint32_t p) {
+    std::vector<std::pair<K, X>> in;
+    parent->compute(ctx, p, in);
+    detail::bucket_writer out{buckets_};
+    std::string scratch;
+    for (auto& [k, x] : in)
+      out[detail::encode_keyed(scratch, k, x, buckets_)].add_encoded(scratch);
+    out.flush(ctx, this->index(), side);
+  }
+
+  typed_node<std::pair<K, V>>* left_;
+  typed_node<std::pair<K, W>>* right_;
   uint32_t buckets_;
 };
 

@@ -400,9 +400,9 @@ TEST_CASE("shuffle reads list the bucket's blocks in map partition order",
   auto counts = count_partitions(f.g(), inputs);
   map_output_registry reg;
   // Reported out of order, as tasks finish.
-  reg.add(s, 2, {map_out(0, "m2b0"), map_out(1, "m2b1", 5)}, "w2");
-  reg.add(s, 0, {map_out(1, "m0b1", 3), map_out(2, "m0b2")}, "w0");
-  reg.add(s, 1, {map_out(0, "m1b0")}, "w1"); // nothing for bucket 1
+  reg.add(s, 0, 2, {map_out(0, "m2b0"), map_out(1, "m2b1", 5)}, "w2");
+  reg.add(s, 0, 0, {map_out(1, "m0b1", 3), map_out(2, "m0b2")}, "w0");
+  reg.add(s, 0, 1, {map_out(0, "m1b0")}, "w1"); // nothing for bucket 1
   auto reads = plan_reads(f.g(), counts, inputs, reg, out.node()->index(), 1);
   REQUIRE(reads.size() == 1);
   CHECK(reads[0].node == s);
@@ -428,40 +428,40 @@ TEST_CASE("shuffle reads list the bucket's blocks in map partition order",
 TEST_CASE("a map output registry tracks completion buckets and lost nodes",
           "[planner]") {
   map_output_registry reg;
-  CHECK(reg.complete(7, 0));
-  CHECK_FALSE(reg.complete(7, 1));
-  CHECK(reg.bucket(7, 0).empty());
+  CHECK(reg.complete(7, 0, 0));
+  CHECK_FALSE(reg.complete(7, 0, 1));
+  CHECK(reg.bucket(7, 0, 0).empty());
   CHECK(reg.block_ids().empty());
-  reg.add(7, 0, {map_out(0, "7/0/0"), map_out(1, "7/0/1")}, "wa");
-  reg.add(7, 1, {}, "wb"); // a map task with empty output still counts
-  CHECK(reg.complete(7, 2));
-  CHECK_FALSE(reg.complete(7, 3));
-  reg.add(7, 2, {map_out(1, "7/2/1")}, "wb");
-  reg.add(9, 0, {map_out(0, "9/0/0")}, "wa");
-  CHECK(reg.complete(7, 3));
-  CHECK(reg.complete(9, 1));
-  CHECK(ids_of(reg.bucket(7, 1)) == std::vector<std::string>{"7/0/1", "7/2/1"});
+  reg.add(7, 0, 0, {map_out(0, "7/0/0"), map_out(1, "7/0/1")}, "wa");
+  reg.add(7, 0, 1, {}, "wb"); // a map task with empty output still counts
+  CHECK(reg.complete(7, 0, 2));
+  CHECK_FALSE(reg.complete(7, 0, 3));
+  reg.add(7, 0, 2, {map_out(1, "7/2/1")}, "wb");
+  reg.add(9, 0, 0, {map_out(0, "9/0/0")}, "wa");
+  CHECK(reg.complete(7, 0, 3));
+  CHECK(reg.complete(9, 0, 1));
+  CHECK(ids_of(reg.bucket(7, 0, 1)) == std::vector<std::string>{"7/0/1", "7/2/1"});
   auto all = reg.block_ids();
   std::sort(all.begin(), all.end());
   CHECK(all == std::vector<std::string>{"7/0/0", "7/0/1", "7/2/1", "9/0/0"});
   // A re-run of a map task replaces its earlier output.
-  reg.add(7, 0, {map_out(1, "7/0/1-retry")}, "wc");
-  CHECK(reg.complete(7, 3));
-  CHECK(ids_of(reg.bucket(7, 1)) == std::vector<std::string>{"7/0/1-retry", "7/2/1"});
-  CHECK(reg.bucket(7, 0).empty());
-  CHECK(reg.bucket(7, 1)[0].locations == std::vector<std::string>{"wc"});
+  reg.add(7, 0, 0, {map_out(1, "7/0/1-retry")}, "wc");
+  CHECK(reg.complete(7, 0, 3));
+  CHECK(ids_of(reg.bucket(7, 0, 1)) == std::vector<std::string>{"7/0/1-retry", "7/2/1"});
+  CHECK(reg.bucket(7, 0, 0).empty());
+  CHECK(reg.bucket(7, 0, 1)[0].locations == std::vector<std::string>{"wc"});
   // Losing wb loses map partitions 1 and 2 of shuffle 7 only.
   auto affected = reg.remove_node("wb");
   CHECK(affected == std::vector<uint32_t>{7});
-  CHECK_FALSE(reg.complete(7, 3));
-  CHECK(reg.complete(7, 1));
-  CHECK(reg.complete(9, 1));
-  CHECK(ids_of(reg.bucket(7, 1)) == std::vector<std::string>{"7/0/1-retry"});
+  CHECK_FALSE(reg.complete(7, 0, 3));
+  CHECK(reg.complete(7, 0, 1));
+  CHECK(reg.complete(9, 0, 1));
+  CHECK(ids_of(reg.bucket(7, 0, 1)) == std::vector<std::string>{"7/0/1-retry"});
   all = reg.block_ids();
   std::sort(all.begin(), all.end());
   CHECK(all == std::vector<std::string>{"7/0/1-retry", "9/0/0"});
   CHECK(reg.remove_node("nobody").empty());
   affected = reg.remove_node("wa");
   CHECK(affected == std::vector<uint32_t>{9});
-  CHECK_FALSE(reg.complete(9, 1));
+  CHECK_FALSE(reg.complete(9, 0, 1));
 }
