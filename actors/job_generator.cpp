@@ -22,8 +22,8 @@ void generate_next(generator_ptr self);
 
 void maybe_finish_stop(generator_ptr self) {
   auto& st = self->state;
-  if (st.stopping && st.final_batch != 0 && !st.generating
-      && st.in_flight.empty() && st.due.empty()) {
+  if (st.stopping && st.final_batch != 0 && st.last_generated >= st.final_batch
+      && !st.generating && st.in_flight.empty() && st.due.empty()) {
     st.stopped.deliver(true);
     st.stopping = false;
   }
@@ -186,14 +186,15 @@ void generate_next(generator_ptr self) {
     return;
   if (st.due.empty()) {
     if (st.final_requested && st.final_batch == 0) {
-      // Graceful stop: every receiver has reported its last block, so one
-      // more batch takes all of them.
+      // Graceful stop: every receiver has reported its last block, so the
+      // next batch takes all of them. It waits for its time like any batch,
+      // so batch times stay true.
       st.final_batch = st.last_generated + st.interval;
-      st.due.push_back(st.final_batch);
-    } else {
-      maybe_finish_stop(self);
-      return;
+      st.clk->schedule(st.final_batch, caf::actor_cast<caf::actor>(self),
+                       caf::make_message(batch_tick_atom::value, st.final_batch));
     }
+    maybe_finish_stop(self);
+    return;
   }
   auto t = st.due.front();
   st.due.pop_front();
@@ -232,8 +233,8 @@ caf::behavior job_generator(generator_ptr self, graph* g, run_settings settings,
     },
     [self](batch_tick_atom, time_ms t) {
       auto& st = self->state;
-      if (t <= st.last_generated || st.final_batch != 0 || st.final_requested)
-        return; // stale, or stopping: the final batch comes from the stop
+      if (t <= st.last_generated || (st.final_batch != 0 && t != st.final_batch))
+        return; // stale, or past the final batch of a stop
       if (std::find(st.due.begin(), st.due.end(), t) == st.due.end())
         st.due.push_back(t);
       generate_next(self);

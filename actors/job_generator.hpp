@@ -33,8 +33,9 @@ namespace sluice {
 /// total delay, tells the listeners, and releases the batch's blocks.
 ///
 /// stop_atom(graceful): graceful stops the receivers, generates one last
-/// batch with everything they delivered, and answers once every generated
-/// batch completed; otherwise it stops generating and answers at once.
+/// batch (at the next batch time) with everything they delivered, and
+/// answers once every generated batch completed; otherwise it stops
+/// generating and answers at once.
 /// Lifetime: spawned by the driver's streaming_context.
 struct job_generator_state {
   static const char* name;

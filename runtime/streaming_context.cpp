@@ -264,6 +264,13 @@ int run(int argc, char** argv, const std::function<void(config&)>& add_options,
       return err.code() == static_cast<uint8_t>(errc::bad_graph) ? 2 : 1;
     }
     auto deadline = std::chrono::steady_clock::now() + settings.duration;
+    // A cluster stops when its driver does: a worker leaving on its own
+    // timer would strand the driver's last batches.
+    if (settings.mode == run_mode::worker && settings.duration.count() > 0) {
+      SLUICE_INFO("main", "--duration applies to the driver; this worker "
+                          "stops when the driver tells it to");
+      settings.duration = std::chrono::seconds{0};
+    }
     bool stopped = false;
     while (!stopped) {
       if (ssc.await_termination_for(std::chrono::milliseconds{0}))

@@ -184,8 +184,9 @@ void prepare_config(caf::actor_system_config& cfg);
 
 /// Runs a sluice application from main(): parses the options (sluice's and
 /// those `add_options` adds), builds the graph with `setup`, and runs in the
-/// mode the options name until --duration elapses, SIGINT/SIGTERM arrives,
-/// or (on a worker) the driver stops. Returns the exit code: 0 after a clean
+/// mode the options name until --duration elapses (driver and local mode;
+/// workers stop with their driver), SIGINT/SIGTERM arrives, or (on a
+/// worker) the driver stops. Returns the exit code: 0 after a clean
 /// stop, 1 on a runtime failure, 2 on bad options or an invalid graph.
 int run(int argc, char** argv,
         const std::function<void(config&)>& add_options,
