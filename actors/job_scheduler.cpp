@@ -23,8 +23,29 @@ batch_run* batch_of(scheduler_ptr self, const job_run& job) {
   return i == self->state.batches.end() ? nullptr : &i->second;
 }
 
+/// Drops cached partitions no window can read any more.
+void expire_cache(scheduler_ptr self, time_ms t) {
+  auto& st = self->state;
+  std::map<std::string, std::vector<std::string>> by_node;
+  for (auto* n : st.g->persisted())
+    for (auto& ref : st.cache.expire(n->index(), t - n->retention()))
+      for (auto& loc : ref.locations)
+        by_node[loc].push_back(ref.id);
+  for (auto& [node, ids] : by_node) {
+    auto bm = st.block_managers.find(node);
+    if (bm == st.block_managers.end())
+      continue;
+    capnp::MallocMessageBuilder b;
+    auto list = b.initRoot<wire::DropBlocks>().initIds(static_cast<unsigned>(ids.size()));
+    for (unsigned i = 0; i < ids.size(); ++i)
+      list.set(i, ids[i]);
+    self->send(bm->second, make_msg<wire::DropBlocks>(b));
+  }
+}
+
 void complete_batch(scheduler_ptr self, batch_run& batch) {
   auto& st = self->state;
+  expire_cache(self, batch.time);
   // Shuffle output of this batch is no longer needed by anyone.
   for (auto& [node, bm] : st.block_managers) {
     capnp::MallocMessageBuilder b;
@@ -52,6 +73,8 @@ void end_job(scheduler_ptr self, job_run& job) {
   auto& st = self->state;
   auto* batch = batch_of(self, job);
   --st.running_jobs;
+  if (job.cache)
+    st.running_cache_job = false;
   // Forget queued tasks of this job; running ones are ignored when they end.
   auto& pending = st.pending;
   pending.erase(std::remove_if(pending.begin(), pending.end(),
@@ -79,6 +102,10 @@ void fail_job(scheduler_ptr self, job_run& job, const std::string& why) {
 }
 
 void finish_output(scheduler_ptr self, job_run& job, stage_run& stage) {
+  if (job.cache) {
+    end_job(self, job);
+    return;
+  }
   auto* out = dynamic_cast<output_base*>(self->state.g->at(job.output));
   if (out != nullptr && out->collects()) {
     // User code (print, foreach_batch) runs here on the driver; its failure
@@ -117,6 +144,8 @@ void submit_stage(scheduler_ptr self, job_run& job, stage_run& stage) {
     return;
   }
   auto n = batch->counts.at(stage.plan.final_node);
+  if (stage.plan.action == task_action::cache)
+    self->state.cache.begin(stage.plan.target, batch->time, n);
   stage.tasks.resize(n);
   stage.results.resize(n);
   stage.tasks_left = n;
@@ -131,7 +160,8 @@ void submit_stage(scheduler_ptr self, job_run& job, stage_run& stage) {
     t.partition = p;
     try {
       t.reads = plan_reads(*self->state.g, batch->counts, batch->inputs,
-                           batch->map_outputs, stage.plan.final_node, p);
+                           batch->map_outputs, stage.plan.final_node, p,
+                           self->state.cache, batch->time);
     } catch (const std::exception& e) {
       fail_job(self, job, std::string{"cannot plan a task: "} + e.what());
       return;
@@ -160,16 +190,27 @@ void submit_ready_stages(scheduler_ptr self, job_run& job) {
 
 void start_jobs(scheduler_ptr self) {
   auto& st = self->state;
-  while (st.running_jobs < st.settings.concurrent_jobs && !st.job_queue.empty()) {
+  while (!st.job_queue.empty() && !st.running_cache_job
+         && st.running_jobs < st.settings.concurrent_jobs) {
     auto id = st.job_queue.front();
-    st.job_queue.pop_front();
     auto j = st.jobs.find(id);
-    if (j == st.jobs.end())
+    if (j == st.jobs.end()) {
+      st.job_queue.pop_front();
       continue;
+    }
+    // A cache job runs alone: the jobs after it may read what it stores.
+    if (j->second.cache && st.running_jobs > 0)
+      return;
+    st.job_queue.pop_front();
     ++st.running_jobs;
+    st.running_cache_job = j->second.cache;
     j->second.started = true;
-    if (auto* batch = batch_of(self, j->second); batch && batch->started == 0)
-      batch->started = st.clk->now();
+    if (auto* batch = batch_of(self, j->second)) {
+      if (batch->started == 0)
+        batch->started = st.clk->now();
+      // Windows count the partitions cached so far, so count at job start.
+      batch->counts = count_partitions(*st.g, batch->inputs, st.cache, batch->time);
+    }
     submit_ready_stages(self, j->second);
   }
 }
@@ -348,6 +389,10 @@ void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
     if (stage.plan.action == task_action::shuffle_write)
       batch->map_outputs.add(stage.plan.target, stage.plan.side, p, outputs,
                              t.node);
+    if (stage.plan.action == task_action::cache)
+      for (auto& o : outputs)
+        st.cache.set(stage.plan.target, batch->time, o.bucket,
+                     block_ref{o.id, o.records, o.bytes, {t.node}});
   }
   if (stage.plan.action == task_action::output)
     stage.results[p] = result->payload;
@@ -448,19 +493,33 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
       if (st.batches.count(batch.time) > 0)
         return make_error(errc::refused, "batch " + std::to_string(batch.time)
                                            + " ms is already running");
-      batch.counts = count_partitions(*st.g, batch.inputs);
+      batch.counts = count_partitions(*st.g, batch.inputs, st.cache, batch.time);
       batch.submitted = st.clk->now();
       batch.done = self->make_response_promise();
-      auto outputs = st.g->outputs();
-      batch.jobs = batch.jobs_left = static_cast<uint32_t>(outputs.size());
       auto t = batch.time;
-      st.batches.emplace(t, std::move(batch));
-      for (auto* out : outputs) {
+      // Persisted nodes first (each alone, in topological order), then the
+      // outputs due in this batch.
+      std::vector<std::pair<node_base*, bool>> targets;
+      for (auto* n : st.g->persisted())
+        if (n->due(t))
+          targets.emplace_back(n, true);
+      for (auto* out : st.g->outputs())
+        if (out->due(t))
+          targets.emplace_back(out, false);
+      batch.jobs = batch.jobs_left = static_cast<uint32_t>(targets.size());
+      auto& stored = st.batches.emplace(t, std::move(batch)).first->second;
+      if (targets.empty()) {
+        // Nothing is due (e.g. between the slides of a window).
+        complete_batch(self, stored);
+        return caf::delegated<msg<wire::BatchCompleted>>{};
+      }
+      for (auto& [n, cache] : targets) {
         job_run job;
         job.id = st.next_job++;
         job.batch = t;
-        job.output = out->index();
-        for (auto& plan : plan_job(*st.g, *out)) {
+        job.output = n->index();
+        job.cache = cache;
+        for (auto& plan : cache ? plan_cache_job(*st.g, *n) : plan_job(*st.g, *n)) {
           stage_run s;
           s.plan = plan;
           job.stages.push_back(std::move(s));

@@ -53,7 +53,8 @@ struct stage_run {
 struct job_run {
   uint64_t id = 0;
   time_ms batch = 0;
-  uint32_t output = 0;
+  uint32_t output = 0;    ///< the output node, or the persisted node cached
+  bool cache = false;     ///< caches a persisted node: runs alone, first
   std::vector<stage_run> stages;
   bool started = false;
   bool failed = false;
@@ -79,9 +80,12 @@ struct batch_run {
 
 /// State of the JobScheduler (driver).
 ///
-/// Protocol: JobSet (a request) starts one job per output operation of a
-/// batch and is answered with BatchCompleted once every job ended; jobs run
-/// in arrival order, concurrent-jobs at a time. A job's stages run parents
+/// Protocol: JobSet (a request) starts one job per output operation due in
+/// the batch (preceded by one cache job per persisted node due, each run
+/// alone, so windows of the batch see their parents' partitions) and is
+/// answered with BatchCompleted once every job ended; jobs run in arrival
+/// order, concurrent-jobs at a time. Cached partitions are dropped once the
+/// longest window over them has passed. A job's stages run parents
 /// first; each stage's tasks go to TaskExecutors with free slots, preferring
 /// a node that holds the task's input. A failed task is retried up to
 /// task.max-failures times, then fails its job with an error naming the task
@@ -100,6 +104,8 @@ struct job_scheduler_state {
   std::map<uint64_t, job_run> jobs;
   std::deque<uint64_t> job_queue;   ///< not yet started, in order
   uint32_t running_jobs = 0;
+  bool running_cache_job = false;
+  cache_registry cache;             ///< persisted nodes' partitions by batch
   std::deque<std::pair<uint64_t, std::pair<uint32_t, uint32_t>>> pending; ///< (job, (stage, partition))
   uint64_t next_job = 1;
 };

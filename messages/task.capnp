@@ -40,6 +40,7 @@ struct LaunchTask {
   action :union {
     shuffleWrite @6 :UInt32;        # bucket the result for this shuffle node
     output @7 :UInt32;              # run this output node
+    cache @12 :UInt32;              # store this (persisted) node's partition
   }
   counts @8 :List(NodeCount);
   reads @9 :List(LeafRead);
@@ -56,6 +57,8 @@ struct ShuffleOutput {
 
 struct TaskResult {
   # Payload: the records an output collects on the driver (print, foreach_batch).
+  # A cache task reports its stored partition in shuffleOutputs (reducer =
+  # the partition).
   ok @0 :Bool;
   error @1 :Text;
   node @2 :Text;

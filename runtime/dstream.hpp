@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <iterator>
+#include <chrono>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "runtime/nodes/narrow_nodes.hpp"
 #include "runtime/nodes/output_nodes.hpp"
 #include "runtime/nodes/shuffle_nodes.hpp"
+#include "runtime/nodes/window_node.hpp"
 
 namespace sluice {
 
@@ -225,6 +227,86 @@ public:
                                          std::move(merge_combiners));
   }
 
+  // -- persistence ---------------------------------------------------------------
+
+  /// Computes each batch of this stream once and keeps it in the
+  /// BlockManagers while a window needs it (windows persist their parent
+  /// implicitly). Storage levels and replication come with cluster fault
+  /// tolerance; today a persisted batch is kept in memory, serialized, once.
+  dstream<T> persist() const {
+    node_->persist();
+    return *this;
+  }
+
+  dstream<T> cache() const {
+    return persist();
+  }
+
+  // -- windows ------------------------------------------------------------------
+
+  /// At every `slide`, the records of the batches in (t - length, t].
+  /// Length and slide are multiples of the batch interval and of this
+  /// stream's slide, and the slide divides the length; anything else throws
+  /// std::invalid_argument naming the operator and the values.
+  dstream<T> window(std::chrono::milliseconds length,
+                    std::chrono::milliseconds slide) const {
+    check_window("window", length.count(), slide.count());
+    return make<T, window_node<T>>(node_, length.count(), slide.count());
+  }
+
+  /// window(length, slide).count(): one count per window.
+  dstream<int64_t> count_by_window(std::chrono::milliseconds length,
+                                   std::chrono::milliseconds slide) const {
+    check_window("count_by_window", length.count(), slide.count());
+    return map([](T&&) { return int64_t{1}; })
+      .reduce_by_window([](int64_t a, int64_t b) { return a + b; }, length, slide)
+      .map_partitions([](std::vector<int64_t>&& xs) {
+        // An empty window still counts: 0, as count() does.
+        return std::vector<int64_t>{xs.empty() ? 0 : xs.front()};
+      });
+  }
+
+  /// f folded over every record of each window (no record for an empty
+  /// window). Each batch is reduced first, so a window folds one value per
+  /// batch (Spark's reduceByWindow without an inverse).
+  template <class F>
+  dstream<T> reduce_by_window(F f, std::chrono::milliseconds length,
+                              std::chrono::milliseconds slide) const {
+    check_window("reduce_by_window", length.count(), slide.count());
+    return reduce(f).window(length, slide).reduce(f);
+  }
+
+  /// (value, count) of each window.
+  dstream<std::pair<T, int64_t>>
+  count_by_value_and_window(std::chrono::milliseconds length,
+                            std::chrono::milliseconds slide,
+                            uint32_t partitions = 0) const {
+    check_window("count_by_value_and_window", length.count(), slide.count());
+    return map([](T x) { return std::pair<T, int64_t>{std::move(x), 1}; })
+      .reduce_by_key_and_window([](int64_t a, int64_t b) { return a + b; },
+                                length, slide, partitions);
+  }
+
+  /// For streams of pairs: all values of each key over each window.
+  auto group_by_key_and_window(std::chrono::milliseconds length,
+                               std::chrono::milliseconds slide,
+                               uint32_t partitions = 0) const {
+    check_window("group_by_key_and_window", length.count(), slide.count());
+    return window(length, slide).group_by_key(partitions);
+  }
+
+  /// For streams of pairs: f over the values of each key in each window,
+  /// recomputed from the window's batches (each batch reduced by key first).
+  template <class F>
+  dstream<T> reduce_by_key_and_window(F f, std::chrono::milliseconds length,
+                                      std::chrono::milliseconds slide,
+                                      uint32_t partitions = 0) const {
+    check_window("reduce_by_key_and_window", length.count(), slide.count());
+    return reduce_by_key(f, partitions)
+      .window(length, slide)
+      .reduce_by_key(f, partitions);
+  }
+
   // -- joins (streams of pairs with the same key type) ---------------------------
 
   /// For every key of either stream: all of this stream's values and all of
@@ -370,6 +452,30 @@ private:
     };
     return add_output(std::make_unique<foreach_partition_node<T, decltype(write)>>(
       "save_as_text_files", node_, std::move(write)));
+  }
+
+  void check_window(const char* op, int64_t length, int64_t slide) const {
+    auto bi = graph_of(*ctx_).batch_interval();
+    auto ps = node_->slide();
+    auto ms = [](int64_t x) { return std::to_string(x) + " ms"; };
+    auto fail = [&](const std::string& why) {
+      throw std::invalid_argument(std::string{op} + ": " + why);
+    };
+    if (length <= 0 || slide <= 0)
+      fail("window length " + ms(length) + " and slide " + ms(slide)
+           + " must be positive");
+    if (length % bi != 0)
+      fail("window length " + ms(length)
+           + " is not a multiple of the batch interval " + ms(bi));
+    if (slide % bi != 0)
+      fail("slide " + ms(slide) + " is not a multiple of the batch interval "
+           + ms(bi));
+    if (length % slide != 0)
+      fail("slide " + ms(slide) + " does not divide the window length "
+           + ms(length));
+    if (length % ps != 0 || slide % ps != 0)
+      fail("window length " + ms(length) + " and slide " + ms(slide)
+           + " must be multiples of the parent stream's slide " + ms(ps));
   }
 
   static void check_partitions(const char* op, uint32_t n) {

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "runtime/exec/task_context.hpp"
+
 #include "runtime/hash.hpp"
 
 namespace sluice {
@@ -20,6 +22,8 @@ const char* to_string(node_kind x) {
       return "union";
     case node_kind::shuffle:
       return "shuffle";
+    case node_kind::window:
+      return "window";
     case node_kind::output:
       return "output";
   }
@@ -83,6 +87,19 @@ graph::~graph() = default;
 void graph::adopt(std::unique_ptr<node_base> x) {
   if (frozen_)
     throw std::logic_error("the DStream graph cannot change after start()");
+  if (x->fixed_slide_ > 0) {
+    x->slide_ = x->fixed_slide_;
+  } else if (x->parents_.empty()) {
+    x->slide_ = batch_interval_;
+  } else {
+    x->slide_ = x->parents_.front()->slide_;
+    for (auto* p : x->parents_)
+      if (p->slide_ != x->slide_)
+        throw std::invalid_argument(
+          x->op_ + " combines streams with different slides: "
+          + std::to_string(x->slide_) + " ms and " + std::to_string(p->slide_)
+          + " ms");
+  }
   x->index_ = static_cast<uint32_t>(nodes_.size());
   x->id_ = x->op_ + "-" + std::to_string(x->index_);
   nodes_.push_back(std::move(x));
@@ -120,7 +137,7 @@ std::vector<node_base*> graph::outputs() const {
 std::vector<node_base*> graph::inputs() const {
   std::vector<node_base*> result;
   for (auto& n : nodes_)
-    if (n->is_leaf() && n->kind() != node_kind::shuffle)
+    if (n->is_input())
       result.push_back(n.get());
   return result;
 }
@@ -140,6 +157,18 @@ uint64_t graph::fingerprint() const {
     shape += ';';
   }
   return stable_hash(shape);
+}
+
+buffer node_base::materialize(task_context&, uint32_t) {
+  throw std::logic_error("node " + id_ + " cannot be cached");
+}
+
+std::vector<node_base*> graph::persisted() const {
+  std::vector<node_base*> result;
+  for (auto& n : nodes_)
+    if (n->persisted())
+      result.push_back(n.get());
+  return result;
 }
 
 caf::error graph::validate() const {

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/block.hpp"
 #include "runtime/buffer.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/error.hpp"
@@ -22,7 +24,8 @@ enum class node_kind : uint8_t {
   narrow,          ///< one parent, partition i from parent partition i
   union_,          ///< partitions of all parents, concatenated
   shuffle,         ///< reads buckets written by the tasks of its parent
-  output,          ///< an output operation: one job per batch
+  window,          ///< reads its parent's cached partitions of several batches
+  output,          ///< an output operation: one job per batch it is due
 };
 
 const char* to_string(node_kind x);
@@ -88,7 +91,55 @@ public:
   bool is_leaf() const noexcept {
     return kind_ == node_kind::receiver_input
            || kind_ == node_kind::directory_input
-           || kind_ == node_kind::queue_input || kind_ == node_kind::shuffle;
+           || kind_ == node_kind::queue_input || kind_ == node_kind::shuffle
+           || kind_ == node_kind::window;
+  }
+
+  bool is_input() const noexcept {
+    return kind_ == node_kind::receiver_input
+           || kind_ == node_kind::directory_input
+           || kind_ == node_kind::queue_input;
+  }
+
+  /// Time between two batches of this node (a multiple of the batch
+  /// interval): inputs have the batch interval, windows their slide, the
+  /// rest their parents'. Set when the node joins the graph.
+  time_ms slide() const noexcept {
+    return slide_;
+  }
+
+  /// True if the node has a batch at time `t`.
+  bool due(time_ms t) const noexcept {
+    return slide_ > 0 && t % slide_ == 0;
+  }
+
+  /// Persisted nodes are computed once per batch and kept in the
+  /// BlockManagers (windows read them over several batches).
+  bool persisted() const noexcept {
+    return persisted_;
+  }
+
+  void persist() noexcept {
+    persisted_ = true;
+  }
+
+  /// How long a persisted node's partitions must stay after their batch
+  /// (the longest window over it). 0: dropped with the batch.
+  time_ms retention() const noexcept {
+    return retention_;
+  }
+
+  void retain_for(time_ms d) noexcept {
+    retention_ = std::max(retention_, d);
+  }
+
+  /// Computes partition `p` and encodes it as a block (cache tasks).
+  /// Implemented by every typed node.
+  virtual buffer materialize(task_context& ctx, uint32_t p);
+
+  /// The length of a window node, 0 for others.
+  virtual time_ms window_length() const noexcept {
+    return 0;
   }
 
   /// Partitions of this node given its parents' counts. Leaves are counted by
@@ -108,6 +159,10 @@ private:
   friend class graph;
 
   uint32_t index_ = 0;
+  time_ms slide_ = 0;
+  time_ms fixed_slide_ = 0;
+  bool persisted_ = false;
+  time_ms retention_ = 0;
   node_kind kind_;
   std::string op_;
   std::string id_;
@@ -137,7 +192,16 @@ public:
 
   /// Appends partition `p` of this node, for the task described by `ctx`.
   virtual void compute(task_context& ctx, uint32_t p, std::vector<T>& out) = 0;
+
+  buffer materialize(task_context& ctx, uint32_t p) override;
 };
+
+template <class T>
+buffer typed_node<T>::materialize(task_context& ctx, uint32_t p) {
+  std::vector<T> xs;
+  compute(ctx, p, xs);
+  return make_block(xs);
+}
 
 /// The map side of a shuffle node: runs at the end of its parent's stage.
 class shuffle_base {
@@ -222,11 +286,33 @@ public:
   /// Checks that the graph can run: at least one output, known parents.
   caf::error validate() const;
 
+  /// The batch interval: the slide of input nodes. Set before nodes are
+  /// added (the streaming_context does).
+  void set_batch_interval(time_ms x) noexcept {
+    batch_interval_ = x;
+  }
+
+  time_ms batch_interval() const noexcept {
+    return batch_interval_;
+  }
+
+  /// Persisted nodes, in index (topological) order.
+  std::vector<node_base*> persisted() const;
+
 private:
   void adopt(std::unique_ptr<node_base> x);
 
+public:
+  /// Fixes a node's slide before it joins the graph (window nodes).
+  static void set_fixed_slide(node_base* x, time_ms slide) noexcept {
+    x->fixed_slide_ = slide;
+  }
+
+private:
+
   std::vector<std::unique_ptr<node_base>> nodes_;
   bool frozen_ = false;
+  time_ms batch_interval_ = 1000;
 };
 
 } // namespace sluice

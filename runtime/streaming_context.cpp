@@ -62,6 +62,7 @@ streaming_context::streaming_context(caf::actor_system& sys,
     clock_(clk ? std::move(clk) : std::make_shared<system_clock>()),
     listeners_(std::make_shared<listener_bus>()) {
   node_id_ = settings_.mode == run_mode::worker ? make_worker_id() : "driver";
+  graph_.set_batch_interval(settings_.batch_interval.count());
 }
 
 streaming_context::~streaming_context() {

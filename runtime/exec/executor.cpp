@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "runtime/block.hpp"
 #include "runtime/codec.hpp"
 
 #include <kj/exception.h>
@@ -15,6 +16,13 @@ caf::error run(graph& g, const task_spec& spec, task_context& ctx) {
   if (target == nullptr)
     return make_error(errc::task_failed, spec.describe() + ": unknown node "
                                            + std::to_string(spec.target));
+  if (spec.action == task_action::cache) {
+    auto bytes = target->materialize(ctx, spec.partition);
+    auto records = block_reader{bytes}.size();
+    ctx.put_cached_block(target->index(), spec.partition, std::move(bytes),
+                         records);
+    return caf::none;
+  }
   if (spec.action == task_action::shuffle_write) {
     auto* shuffle = dynamic_cast<shuffle_base*>(target);
     if (shuffle == nullptr)

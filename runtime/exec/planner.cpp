@@ -2,16 +2,68 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 
 namespace sluice {
 
-partition_counts count_partitions(const graph& g, const batch_inputs& inputs) {
+void cache_registry::begin(uint32_t node, time_ms t, uint32_t partitions) {
+  entries_[{node, t}].resize(partitions);
+}
+
+void cache_registry::set(uint32_t node, time_ms t, uint32_t p, block_ref ref) {
+  auto& slots = entries_[{node, t}];
+  if (p >= slots.size())
+    slots.resize(p + 1);
+  slots[p] = std::move(ref);
+}
+
+const std::vector<block_ref>* cache_registry::at(uint32_t node,
+                                                 time_ms t) const {
+  auto i = entries_.find({node, t});
+  return i == entries_.end() ? nullptr : &i->second;
+}
+
+std::vector<block_ref> cache_registry::expire(uint32_t node, time_ms upto) {
+  std::vector<block_ref> result;
+  auto i = entries_.lower_bound({node, std::numeric_limits<time_ms>::min()});
+  while (i != entries_.end() && i->first.first == node
+         && i->first.second <= upto) {
+    for (auto& ref : i->second)
+      if (!ref.id.empty())
+        result.push_back(std::move(ref));
+    i = entries_.erase(i);
+  }
+  return result;
+}
+
+std::vector<const block_ref*> window_sources(const node_base& window,
+                                             const cache_registry& cache,
+                                             time_ms t) {
+  std::vector<const block_ref*> result;
+  auto* parent = window.parents().front();
+  auto step = parent->slide();
+  auto length = window.window_length();
+  if (step <= 0)
+    return result;
+  for (auto u = t - length + step; u <= t; u += step) {
+    if (auto* parts = cache.at(parent->index(), u))
+      for (auto& ref : *parts)
+        result.push_back(&ref);
+  }
+  return result;
+}
+
+partition_counts count_partitions(const graph& g, const batch_inputs& inputs,
+                                  const cache_registry& cache, time_ms t) {
   partition_counts counts;
   // Node indexes are a topological order: parents are always created first.
   for (auto& n : g.nodes()) {
     auto k = n->kind();
-    if (n->is_leaf() && k != node_kind::shuffle) {
+    if (k == node_kind::window) {
+      counts.set(n->index(),
+                 static_cast<uint32_t>(window_sources(*n, cache, t).size()));
+    } else if (n->is_input()) {
       auto i = inputs.find(n->index());
       counts.set(n->index(), i == inputs.end()
                                ? 0u
@@ -23,7 +75,10 @@ partition_counts count_partitions(const graph& g, const batch_inputs& inputs) {
   return counts;
 }
 
-std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
+namespace {
+
+std::vector<stage_plan> plan_stages(const graph& g, const node_base& out,
+                                    task_action action) {
   std::vector<stage_plan> stages;
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> stage_of_shuffle;
   // Returns the stages the stage computing `n` must wait for.
@@ -32,6 +87,8 @@ std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
   deps = [&](const node_base* n) {
     std::vector<uint32_t> result;
     std::function<void(const node_base*)> walk = [&](const node_base* x) {
+      if (x->kind() == node_kind::window)
+        return; // reads cached partitions, computed by earlier cache jobs
       if (x->kind() == node_kind::shuffle) {
         for (uint32_t side = 0; side < x->parents().size(); ++side) {
           auto s = shuffle_stage(x, side);
@@ -65,13 +122,23 @@ std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
   };
   stage_plan last;
   last.final_node = out.index();
-  last.action = task_action::output;
+  last.action = action;
   last.target = out.index();
   last.parents = deps(&out);
   last.id = static_cast<uint32_t>(stages.size());
   stages.push_back(last);
   (void) g;
   return stages;
+}
+
+} // namespace
+
+std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
+  return plan_stages(g, out, task_action::output);
+}
+
+std::vector<stage_plan> plan_cache_job(const graph& g, const node_base& n) {
+  return plan_stages(g, n, task_action::cache);
 }
 
 void map_output_registry::add(uint32_t shuffle, uint32_t side,
@@ -142,7 +209,8 @@ std::vector<std::string> map_output_registry::block_ids() const {
 std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts,
                                   const batch_inputs& inputs,
                                   const map_output_registry& outputs,
-                                  uint32_t final_node, uint32_t p) {
+                                  uint32_t final_node, uint32_t p,
+                                  const cache_registry& cache, time_ms t) {
   std::vector<leaf_read> result;
   auto* n = g.at(final_node);
   if (n == nullptr)
@@ -152,6 +220,16 @@ std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts
     r.node = leaf;
     r.partition = lp;
     auto* leaf_node = g.at(leaf);
+    if (leaf_node->kind() == node_kind::window) {
+      auto sources = window_sources(*leaf_node, cache, t);
+      if (lp >= sources.size())
+        throw std::logic_error("no cached partition " + std::to_string(lp)
+                               + " for window " + leaf_node->id());
+      r.source = leaf_read::kind::block;
+      r.block = *sources[lp];
+      result.push_back(std::move(r));
+      return;
+    }
     if (leaf_node->kind() == node_kind::shuffle) {
       // One read per parent of the shuffle: a cogroup sees both sides.
       r.source = leaf_read::kind::shuffle;

@@ -25,9 +25,46 @@ struct input_partition {
 /// The inputs of a batch, by input node index.
 using batch_inputs = std::map<uint32_t, std::vector<input_partition>>;
 
-/// Partition counts of every node of `g` for a batch with these inputs
-/// (an input without an entry has no partitions).
-partition_counts count_partitions(const graph& g, const batch_inputs& inputs);
+/// Where the partitions of persisted nodes are kept, per batch time.
+///
+/// Owner: the JobScheduler (driver). Entries are created when a cache stage
+/// starts, filled as its tasks report, and expired once no window can need
+/// them any more.
+class cache_registry {
+public:
+  /// Starts the entry of (node, t) with `partitions` empty slots.
+  void begin(uint32_t node, time_ms t, uint32_t partitions);
+
+  /// Fills slot p of (node, t).
+  void set(uint32_t node, time_ms t, uint32_t p, block_ref ref);
+
+  /// The partitions of (node, t), or nullptr if it was never cached.
+  const std::vector<block_ref>* at(uint32_t node, time_ms t) const;
+
+  /// Removes the entries of `node` at times <= `upto`; returns their blocks.
+  std::vector<block_ref> expire(uint32_t node, time_ms upto);
+
+  size_t size() const noexcept {
+    return entries_.size();
+  }
+
+private:
+  std::map<std::pair<uint32_t, time_ms>, std::vector<block_ref>> entries_;
+};
+
+/// The cached partitions a window node reads at time `t`: its parent's
+/// batches in (t - length, t], oldest first. Batches never cached (before the
+/// stream began) contribute nothing.
+std::vector<const block_ref*> window_sources(const node_base& window,
+                                             const cache_registry& cache,
+                                             time_ms t);
+
+/// Partition counts of every node of `g` for batch `t` with these inputs
+/// (an input without an entry has no partitions; windows count the cached
+/// partitions they span).
+partition_counts count_partitions(const graph& g, const batch_inputs& inputs,
+                                  const cache_registry& cache = {},
+                                  time_ms t = 0);
 
 /// One stage of a job.
 struct stage_plan {
@@ -43,6 +80,10 @@ struct stage_plan {
 /// shuffle it depends on (each once, also in diamonds), then the output
 /// stage, parents before children.
 std::vector<stage_plan> plan_job(const graph& g, const node_base& out);
+
+/// The stages of the job that stores every partition of persisted node `n`
+/// in its batch (the final stage's action is task_action::cache).
+std::vector<stage_plan> plan_cache_job(const graph& g, const node_base& n);
 
 /// Where the map tasks of a batch's shuffles left their buckets.
 class map_output_registry {
@@ -79,6 +120,8 @@ private:
 std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts,
                                   const batch_inputs& inputs,
                                   const map_output_registry& outputs,
-                                  uint32_t final_node, uint32_t p);
+                                  uint32_t final_node, uint32_t p,
+                                  const cache_registry& cache = {},
+                                  time_ms t = 0);
 
 } // namespace sluice

@@ -14,6 +14,24 @@ std::string shuffle_block_id(time_ms t, uint32_t node, uint32_t side,
          + "/" + std::to_string(map_partition) + "/" + std::to_string(bucket);
 }
 
+std::string cached_block_id(uint32_t node, time_ms t, uint32_t p) {
+  return "c/" + std::to_string(node) + "/" + std::to_string(t) + "/"
+         + std::to_string(p);
+}
+
+void task_context::put_cached_block(uint32_t node, uint32_t p, buffer bytes,
+                                    uint64_t records) {
+  shuffle_output out;
+  out.bucket = p;
+  out.id = cached_block_id(node, batch_time_, p);
+  out.records = records;
+  out.bytes = bytes.size();
+  if (!store_)
+    throw std::logic_error("task has no block store for cached output");
+  store_->put(out.id, stored_block{std::move(bytes), records});
+  shuffle_outputs_.push_back(std::move(out));
+}
+
 task_context::task_context(time_ms batch_time, uint32_t partition,
                            uint32_t attempt, partition_counts counts,
                            std::string node, std::shared_ptr<block_store> store)

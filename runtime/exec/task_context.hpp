@@ -31,6 +31,9 @@ std::string shuffle_block_id(time_ms t, uint32_t node, uint32_t side,
                              uint32_t map_partition, uint32_t bucket);
 std::string shuffle_prefix(time_ms t);
 
+/// Names partition `p` of persisted node `node` in batch `t`.
+std::string cached_block_id(uint32_t node, time_ms t, uint32_t p);
+
 /// A block written by a shuffle map task.
 struct shuffle_output {
   uint32_t bucket = 0;
@@ -114,6 +117,11 @@ public:
   const std::vector<shuffle_output>& shuffle_outputs() const noexcept {
     return shuffle_outputs_;
   }
+
+  /// Stores partition `p` of a persisted node in the local block store; it
+  /// is reported like a shuffle output (bucket = partition).
+  void put_cached_block(uint32_t node, uint32_t p, buffer bytes,
+                        uint64_t records);
 
   /// Records handed to the driver by a collecting output.
   void set_result(buffer bytes) {

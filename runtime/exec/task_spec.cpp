@@ -39,6 +39,8 @@ void encode(const task_spec& x, wire::LaunchTask::Builder out) {
   out.setShuffleSide(x.shuffle_side);
   if (x.action == task_action::shuffle_write)
     out.getAction().setShuffleWrite(x.target);
+  else if (x.action == task_action::cache)
+    out.getAction().setCache(x.target);
   else
     out.getAction().setOutput(x.target);
   auto counts = out.initCounts(static_cast<unsigned>(x.counts.all().size()));
@@ -95,6 +97,10 @@ task_spec decode(wire::LaunchTask::Reader in) {
     case wire::LaunchTask::Action::OUTPUT:
       x.action = task_action::output;
       x.target = action.getOutput();
+      break;
+    case wire::LaunchTask::Action::CACHE:
+      x.action = task_action::cache;
+      x.target = action.getCache();
       break;
     default:
       throw std::runtime_error("unknown task action");

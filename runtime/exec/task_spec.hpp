@@ -25,7 +25,7 @@ struct leaf_read {
 };
 
 /// What a task does with its final node's partition.
-enum class task_action : uint8_t { shuffle_write, output };
+enum class task_action : uint8_t { shuffle_write, output, cache };
 
 /// The native form of wire::LaunchTask.
 struct task_spec {

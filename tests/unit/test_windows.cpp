@@ -1,0 +1,156 @@
+#include <catch2/catch.hpp>
+
+#include "tests/support/local_harness.hpp"
+
+using namespace sluice;
+using namespace sluice::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using strings = std::vector<std::string>;
+using counts = std::vector<std::pair<std::string, int64_t>>;
+
+/// Runs `n` batches and returns the sink's sorted content per batch time
+/// that produced output.
+template <class T>
+std::map<time_ms, std::vector<T>> run_batches(local_harness& h,
+                                              std::shared_ptr<batch_sink<T>>& sink,
+                                              int n) {
+  for (int i = 0; i < n; ++i)
+    h.next_batch();
+  std::map<time_ms, std::vector<T>> result;
+  std::lock_guard<std::mutex> guard{sink->mtx};
+  for (auto& [t, xs] : sink->batches) {
+    auto sorted = xs;
+    std::sort(sorted.begin(), sorted.end());
+    result[t] = sorted;
+  }
+  return result;
+}
+
+} // namespace
+
+TEST_CASE("a sliding window holds the batches of its length at every batch", "[windows]") {
+  local_harness h{2};
+  auto xs = h.ssc().queue_stream<std::string>({{"a"}, {"b"}, {"c"}, {"d"}, {}});
+  auto sink = h.collect(xs.window(3s, 1s));
+  h.start();
+  auto out = run_batches(h, sink, 7);
+  CHECK(out[1000] == strings{"a"});
+  CHECK(out[2000] == strings{"a", "b"});
+  CHECK(out[3000] == strings{"a", "b", "c"});
+  CHECK(out[4000] == strings{"b", "c", "d"});
+  CHECK(out[5000] == strings{"c", "d"});
+  CHECK(out[6000] == strings{"d"});
+  CHECK(out[7000].empty());
+}
+
+TEST_CASE("a tumbling window produces output only at its slide", "[windows]") {
+  local_harness h{2};
+  auto xs = h.ssc().queue_stream<std::string>({{"a"}, {"b"}, {"c"}, {"d"}});
+  auto sink = h.collect(xs.window(2s, 2s));
+  h.start();
+  auto out = run_batches(h, sink, 6);
+  CHECK(out.size() == 3);
+  CHECK(out.count(1000) == 0);
+  CHECK(out[2000] == strings{"a", "b"});
+  CHECK(out.count(3000) == 0);
+  CHECK(out[4000] == strings{"c", "d"});
+  CHECK(out[6000].empty());
+}
+
+TEST_CASE("an overlapping window with a slide longer than the batch interval", "[windows]") {
+  local_harness h{2};
+  auto xs = h.ssc().queue_stream<std::string>({{"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}});
+  auto sink = h.collect(xs.window(4s, 2s));
+  h.start();
+  auto out = run_batches(h, sink, 8);
+  CHECK(out.size() == 4);
+  CHECK(out[2000] == strings{"a", "b"});
+  CHECK(out[4000] == strings{"a", "b", "c", "d"});
+  CHECK(out[6000] == strings{"c", "d", "e", "f"});
+  CHECK(out[8000] == strings{"e", "f"});
+}
+
+TEST_CASE("reduce_by_key_and_window counts keys entering and leaving the window",
+          "[windows]") {
+  local_harness h{2};
+  auto xs = h.ssc().queue_stream<std::string>({{"a", "b"}, {"a"}, {"c"}, {}, {}});
+  auto pairs = xs.map([](std::string w) { return std::pair<std::string, int64_t>{w, 1}; });
+  auto sink = h.collect(
+    pairs.reduce_by_key_and_window([](int64_t a, int64_t b) { return a + b; }, 2s, 1s, 3));
+  h.start();
+  auto out = run_batches(h, sink, 5);
+  CHECK(out[1000] == counts{{"a", 1}, {"b", 1}});
+  CHECK(out[2000] == counts{{"a", 2}, {"b", 1}});
+  CHECK(out[3000] == counts{{"a", 1}, {"c", 1}});
+  CHECK(out[4000] == counts{{"c", 1}});
+  CHECK(out[5000].empty());
+}
+
+TEST_CASE("count_by_window counts every window and an empty one as 0", "[windows]") {
+  local_harness h{2};
+  auto xs = h.ssc().queue_stream<std::string>({{"a", "b"}, {"c"}, {}, {}});
+  auto sink = h.collect(xs.count_by_window(2s, 1s));
+  h.start();
+  auto out = run_batches(h, sink, 4);
+  CHECK(out[1000] == std::vector<int64_t>{2});
+  CHECK(out[2000] == std::vector<int64_t>{3});
+  CHECK(out[3000] == std::vector<int64_t>{1});
+  CHECK(out[4000] == std::vector<int64_t>{0});
+}
+
+TEST_CASE("reduce_by_window count_by_value_and_window and group_by_key_and_window",
+          "[windows]") {
+  local_harness h{2};
+  auto xs = h.ssc().queue_stream<int64_t>({{1, 2}, {3}, {4}});
+  auto sum = h.collect(xs.reduce_by_window([](int64_t a, int64_t b) { return a + b; }, 2s, 1s));
+  auto by_value = h.collect(xs.map([](int64_t x) { return x % 2; })
+                              .count_by_value_and_window(2s, 1s, 2));
+  auto grouped = h.collect(xs.map([](int64_t x) { return std::pair<int64_t, int64_t>{x % 2, x}; })
+                             .group_by_key_and_window(2s, 2s, 2));
+  h.start();
+  for (int i = 0; i < 4; ++i)
+    h.next_batch();
+  CHECK(sum->sorted(1000) == std::vector<int64_t>{3});
+  CHECK(sum->sorted(2000) == std::vector<int64_t>{6});
+  CHECK(sum->sorted(3000) == std::vector<int64_t>{7});
+  CHECK(sum->sorted(4000) == std::vector<int64_t>{4});
+  using vc = std::vector<std::pair<int64_t, int64_t>>;
+  CHECK(by_value->sorted(2000) == vc{{0, 1}, {1, 2}});
+  CHECK(by_value->sorted(3000) == vc{{0, 1}, {1, 1}});
+  auto g = grouped->sorted(2000);
+  for (auto& kv : g)
+    std::sort(kv.second.begin(), kv.second.end());
+  using groups = std::vector<std::pair<int64_t, std::vector<int64_t>>>;
+  CHECK(g == groups{{0, {2}}, {1, {1, 3}}});
+  CHECK_FALSE(grouped->has(3000));
+}
+
+TEST_CASE("a window over a windowed stream reads the inner window's results", "[windows]") {
+  local_harness h{2};
+  auto xs = h.ssc().queue_stream<std::string>({{"a"}, {"b"}, {"c"}, {"d"}});
+  auto inner = xs.window(2s, 2s);          // at 2000: a b, at 4000: c d
+  auto sink = h.collect(inner.window(4s, 4s));
+  h.start();
+  auto out = run_batches(h, sink, 4);
+  CHECK(out.size() == 1);
+  CHECK(out[4000] == strings{"a", "b", "c", "d"});
+}
+
+TEST_CASE("windows that do not fit the batch interval or each other are refused when built",
+          "[windows]") {
+  local_harness h{1};
+  auto xs = h.ssc().queue_stream<std::string>({});
+  CHECK_THROWS_WITH(xs.window(2500ms, 500ms),
+                    Catch::Contains("window") && Catch::Contains("2500 ms")
+                      && Catch::Contains("batch interval 1000 ms"));
+  CHECK_THROWS_WITH(xs.window(3s, 2s),
+                    Catch::Contains("slide 2000 ms does not divide the window length 3000 ms"));
+  CHECK_THROWS_WITH(xs.count_by_window(0s, 1s), Catch::Contains("count_by_window"));
+  auto slow = xs.window(2s, 2s);
+  CHECK_THROWS_WITH(slow.window(3s, 3s), Catch::Contains("parent stream's slide 2000 ms"));
+  CHECK_THROWS_WITH(xs.union_with(slow),
+                    Catch::Contains("union") && Catch::Contains("different slides"));
+}
