@@ -166,6 +166,7 @@ caf::behavior task_runner(runner_ptr self, task_spec spec,
       fetch_item f;
       f.leaf = r.node;
       f.partition = r.partition;
+      f.side = r.side;
       f.ref = r.block;
       st.fetches.push_back(std::move(f));
     } else if (r.source == leaf_read::kind::shuffle) {

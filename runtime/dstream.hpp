@@ -24,6 +24,7 @@
 #include "runtime/nodes/narrow_nodes.hpp"
 #include "runtime/nodes/output_nodes.hpp"
 #include "runtime/nodes/shuffle_nodes.hpp"
+#include "runtime/nodes/state_node.hpp"
 #include "runtime/nodes/window_node.hpp"
 
 namespace sluice {
@@ -305,6 +306,27 @@ public:
     return reduce_by_key(f, partitions)
       .window(length, slide)
       .reduce_by_key(f, partitions);
+  }
+
+  // -- state --------------------------------------------------------------------
+
+  /// For streams of pairs: per-key state carried from batch to batch.
+  /// `f(const std::vector<V>& new_values, std::optional<S> state)` returns
+  /// the key's new state, or nullopt to remove the key; it is called for
+  /// every key with new values or a state. Needs a checkpoint directory.
+  template <class S, class F>
+  auto update_state_by_key(F f, uint32_t partitions = 0) const {
+    static_assert(is_pair<T>::value, "update_state_by_key needs a stream of pairs");
+    using key = typename T::first_type;
+    using value = typename T::second_type;
+    if (partitions == 0)
+      partitions = default_parallelism_of(*ctx_);
+    check_partitions("update_state_by_key", partitions);
+    auto result = make<std::pair<key, S>, state_node<key, value, S, F>>(
+      node_, partitions, std::move(f));
+    // Keep a batch's state until the next batch's exists.
+    result.node()->retain_for(result.node()->slide());
+    return result;
   }
 
   // -- joins (streams of pairs with the same key type) ---------------------------

@@ -16,6 +16,13 @@ namespace sluice {
 
 class task_context;
 
+/// The side of a leaf read that carries a persisted node's partition as
+/// cached earlier in the batch (instead of recomputing it).
+constexpr uint32_t cached_side = 0xffffffff;
+
+/// The side of a leaf read that carries a stateful node's previous state.
+constexpr uint32_t state_side = 0xfffffffe;
+
 /// What a node of the DStream graph is, for the planner.
 enum class node_kind : uint8_t {
   receiver_input,  ///< blocks cut by a Receiver on a worker
@@ -137,6 +144,16 @@ public:
   /// Implemented by every typed node.
   virtual buffer materialize(task_context& ctx, uint32_t p);
 
+  /// True for nodes that read their own previous batch (update_state_by_key).
+  virtual bool stateful() const noexcept {
+    return false;
+  }
+
+  /// True for nodes that cannot run without a checkpoint directory.
+  virtual bool requires_checkpoint() const noexcept {
+    return false;
+  }
+
   /// The length of a window node, 0 for others.
   virtual time_ms window_length() const noexcept {
     return 0;
@@ -193,15 +210,12 @@ public:
   /// Appends partition `p` of this node, for the task described by `ctx`.
   virtual void compute(task_context& ctx, uint32_t p, std::vector<T>& out) = 0;
 
+  /// What children call: the partition as cached in this batch when the
+  /// task was given it (a persisted node), else computed.
+  void get(task_context& ctx, uint32_t p, std::vector<T>& out);
+
   buffer materialize(task_context& ctx, uint32_t p) override;
 };
-
-template <class T>
-buffer typed_node<T>::materialize(task_context& ctx, uint32_t p) {
-  std::vector<T> xs;
-  compute(ctx, p, xs);
-  return make_block(xs);
-}
 
 /// The map side of a shuffle node: runs at the end of its parent's stage.
 class shuffle_base {

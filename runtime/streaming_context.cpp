@@ -106,6 +106,14 @@ caf::error streaming_context::start() {
     return make_error(errc::refused, "the context was already started");
   if (auto err = graph_.validate())
     return err;
+  if (settings_.checkpoint_dir.empty())
+    for (auto& n : graph_.nodes())
+      if (n->requires_checkpoint())
+        return make_error(errc::bad_graph,
+                          n->op() + " (" + n->id()
+                            + ") keeps state across batches and needs a "
+                              "checkpoint directory: set "
+                              "--sluice.checkpoint.dir=DIR");
   graph_.freeze();
   started_ = true;
   std::vector<caf::actor> watched;

@@ -206,6 +206,38 @@ std::vector<std::string> map_output_registry::block_ids() const {
   return result;
 }
 
+namespace {
+
+/// True once every partition of persisted node `n` in batch `t` is cached.
+bool cached_in_batch(const node_base& n, const cache_registry& cache, time_ms t) {
+  if (!n.persisted())
+    return false;
+  auto* parts = cache.at(n.index(), t);
+  if (parts == nullptr)
+    return false;
+  return std::all_of(parts->begin(), parts->end(),
+                     [](const block_ref& ref) { return !ref.id.empty(); });
+}
+
+/// node_base::route, except that a persisted node already cached in this
+/// batch ends the route: its partition is read, not recomputed.
+template <class F>
+void route_at(const node_base& n, uint32_t p, const partition_counts& counts,
+              const cache_registry& cache, time_ms t, F& f) {
+  if (cached_in_batch(n, cache, t) || n.is_leaf()) {
+    f(n, p);
+    return;
+  }
+  if (n.kind() == node_kind::union_) {
+    auto [branch, q] = n.union_branch(p, counts);
+    route_at(*n.parents()[branch], q, counts, cache, t, f);
+    return;
+  }
+  route_at(*n.parents().front(), p, counts, cache, t, f);
+}
+
+} // namespace
+
 std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts,
                                   const batch_inputs& inputs,
                                   const map_output_registry& outputs,
@@ -215,11 +247,21 @@ std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts
   auto* n = g.at(final_node);
   if (n == nullptr)
     throw std::logic_error("unknown node " + std::to_string(final_node));
-  n->route(p, counts, [&](uint32_t leaf, uint32_t lp) {
+  auto visit = [&](const node_base& leaf_ref, uint32_t lp) {
+    auto leaf = leaf_ref.index();
     leaf_read r;
     r.node = leaf;
     r.partition = lp;
-    auto* leaf_node = g.at(leaf);
+    auto* leaf_node = &leaf_ref;
+    if (cached_in_batch(*leaf_node, cache, t)) {
+      // A persisted node cached earlier in this batch.
+      auto& parts = *cache.at(leaf, t);
+      r.source = leaf_read::kind::block;
+      r.side = cached_side;
+      r.block = parts.at(lp);
+      result.push_back(std::move(r));
+      return;
+    }
     if (leaf_node->kind() == node_kind::window) {
       auto sources = window_sources(*leaf_node, cache, t);
       if (lp >= sources.size())
@@ -238,6 +280,19 @@ std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts
         r.shuffle = outputs.bucket(leaf, side, lp);
         result.push_back(r);
       }
+      // A stateful node also reads its own state of the previous batch.
+      if (leaf_node->stateful()) {
+        if (auto* prev = cache.at(leaf, t - leaf_node->slide());
+            prev != nullptr && lp < prev->size() && !(*prev)[lp].id.empty()) {
+          leaf_read s;
+          s.node = leaf;
+          s.partition = lp;
+          s.source = leaf_read::kind::block;
+          s.side = state_side;
+          s.block = (*prev)[lp];
+          result.push_back(std::move(s));
+        }
+      }
       return;
     } else {
       auto i = inputs.find(leaf);
@@ -254,7 +309,8 @@ std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts
       }
     }
     result.push_back(std::move(r));
-  });
+  };
+  route_at(*n, p, counts, cache, t, visit);
   return result;
 }
 

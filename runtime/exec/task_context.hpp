@@ -98,6 +98,10 @@ public:
                                     uint32_t side = 0) const;
   const std::string& file(uint32_t leaf, uint32_t p) const;
 
+  bool has_blocks(uint32_t leaf, uint32_t p, uint32_t side = 0) const {
+    return blocks_.count({leaf, p, side}) > 0;
+  }
+
   /// Counts records read from input leaves (for the batch's record count).
   void count_input(uint64_t n) noexcept {
     input_records_ += n;
@@ -145,5 +149,24 @@ private:
   std::vector<shuffle_output> shuffle_outputs_;
   buffer result_;
 };
+
+// -- typed_node members that need a complete task_context ---------------------
+
+template <class T>
+void typed_node<T>::get(task_context& ctx, uint32_t p, std::vector<T>& out) {
+  if (ctx.has_blocks(this->index(), p, cached_side)) {
+    for (auto& bytes : ctx.blocks(this->index(), p, cached_side))
+      block_reader{bytes}.decode_into(out);
+    return;
+  }
+  compute(ctx, p, out);
+}
+
+template <class T>
+buffer typed_node<T>::materialize(task_context& ctx, uint32_t p) {
+  std::vector<T> xs;
+  compute(ctx, p, xs);
+  return make_block(xs);
+}
 
 } // namespace sluice

@@ -54,12 +54,12 @@ public:
     if constexpr (std::is_same_v<In, Out>) {
       // Same type: transform in place, no second vector.
       auto before = out.size();
-      parent_->compute(ctx, p, out);
+      parent_->get(ctx, p, out);
       for (auto i = out.begin() + before; i != out.end(); ++i)
         *i = f_(std::move(*i));
     } else {
       std::vector<In> in;
-      parent_->compute(ctx, p, in);
+      parent_->get(ctx, p, in);
       out.reserve(out.size() + in.size());
       for (auto& x : in)
         out.push_back(f_(std::move(x)));
@@ -82,7 +82,7 @@ public:
 
   void compute(task_context& ctx, uint32_t p, std::vector<T>& out) override {
     auto before = static_cast<std::ptrdiff_t>(out.size());
-    parent_->compute(ctx, p, out);
+    parent_->get(ctx, p, out);
     auto keep_end = std::remove_if(out.begin() + before, out.end(),
                                    [this](const T& x) { return !f_(x); });
     out.erase(keep_end, out.end());
@@ -107,7 +107,7 @@ public:
 
   void compute(task_context& ctx, uint32_t p, std::vector<Out>& out) override {
     std::vector<In> in;
-    parent_->compute(ctx, p, in);
+    parent_->get(ctx, p, in);
     if constexpr (Emitting) {
       emitter<Out> emit{out};
       for (auto& x : in)
@@ -138,7 +138,7 @@ public:
 
   void compute(task_context& ctx, uint32_t p, std::vector<Out>& out) override {
     std::vector<In> in;
-    parent_->compute(ctx, p, in);
+    parent_->get(ctx, p, in);
     std::vector<Out> result;
     if constexpr (WithInfo) {
       partition_info info{ctx.batch_time(), p, this->partitions(ctx.counts())};
@@ -168,7 +168,7 @@ public:
 
   void compute(task_context& ctx, uint32_t p, std::vector<T>& out) override {
     auto [branch, q] = this->union_branch(p, ctx.counts());
-    typed_parents_[branch]->compute(ctx, q, out);
+    typed_parents_[branch]->get(ctx, q, out);
   }
 
 private:

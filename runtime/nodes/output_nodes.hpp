@@ -25,7 +25,7 @@ public:
 protected:
   std::vector<T> compute_parent(task_context& ctx, uint32_t p) {
     std::vector<T> xs;
-    parent_->compute(ctx, p, xs);
+    parent_->get(ctx, p, xs);
     return xs;
   }
 

@@ -90,7 +90,7 @@ public:
 
   void write(task_context& ctx, uint32_t, uint32_t p) override {
     std::vector<std::pair<K, V>> in;
-    parent_->compute(ctx, p, in);
+    parent_->get(ctx, p, in);
     detail::bucket_writer out{buckets_};
     std::string scratch;
     if (map_side_combine_) {
@@ -174,7 +174,7 @@ public:
 
   void write(task_context& ctx, uint32_t, uint32_t p) override {
     std::vector<T> in;
-    parent_->compute(ctx, p, in);
+    parent_->get(ctx, p, in);
     detail::bucket_writer out{buckets_};
     auto next = static_cast<uint32_t>(stable_hash(std::to_string(p)) % buckets_);
     for (auto& x : in) {
@@ -254,7 +254,7 @@ private:
   void write_side(task_context& ctx, typed_node<std::pair<K, X>>* parent,
                   uint32_t side, uint32_t p) {
     std::vector<std::pair<K, X>> in;
-    parent->compute(ctx, p, in);
+    parent->get(ctx, p, in);
     detail::bucket_writer out{buckets_};
     std::string scratch;
     for (auto& [k, x] : in)

@@ -12,10 +12,12 @@ struct local_harness::recorder : listener {
 };
 
 local_harness::local_harness(uint32_t workers,
-                             std::chrono::milliseconds batch_interval)
+                             std::chrono::milliseconds batch_interval,
+                             std::string checkpoint_dir)
   : interval_(batch_interval.count()) {
   cfg_ = std::make_unique<config>();
   auto& s = cfg_->sluice_settings;
+  s.checkpoint_dir = std::move(checkpoint_dir);
   s.mode = run_mode::local;
   s.local_workers = workers;
   s.batch_interval = batch_interval;

@@ -75,7 +75,8 @@ std::vector<T> flatten_sorted(const std::vector<std::vector<T>>& parts) {
 class local_harness {
 public:
   explicit local_harness(uint32_t workers = 2,
-                         std::chrono::milliseconds batch_interval = std::chrono::seconds{1});
+                         std::chrono::milliseconds batch_interval = std::chrono::seconds{1},
+                         std::string checkpoint_dir = "");
   ~local_harness();
 
   streaming_context& ssc() {
