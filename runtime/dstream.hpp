@@ -24,6 +24,7 @@
 #include "runtime/nodes/narrow_nodes.hpp"
 #include "runtime/nodes/output_nodes.hpp"
 #include "runtime/nodes/shuffle_nodes.hpp"
+#include "runtime/nodes/inverse_window_node.hpp"
 #include "runtime/nodes/state_node.hpp"
 #include "runtime/nodes/window_node.hpp"
 
@@ -308,6 +309,26 @@ public:
       .reduce_by_key(f, partitions);
   }
 
+  /// The incremental form: each window is the previous one plus the
+  /// batches entering (f) minus the batches leaving (`inv`, the inverse of
+  /// f). Keys whose value returns to the neutral value stay unless `filter`
+  /// (pair -> bool, false drops) is given. Needs a checkpoint directory.
+  template <class F, class Inv>
+  dstream<T> reduce_by_key_and_window(
+    F f, Inv inv, std::chrono::milliseconds length,
+    std::chrono::milliseconds slide, uint32_t partitions = 0,
+    std::function<bool(const T&)> filter = nullptr) const {
+    static_assert(is_pair<T>::value,
+                  "reduce_by_key_and_window needs a stream of pairs");
+    check_window("reduce_by_key_and_window", length.count(), slide.count());
+    using key = typename T::first_type;
+    using value = typename T::second_type;
+    auto per_batch = reduce_by_key(f, partitions);
+    return per_batch.template make<T, inverse_window_node<key, value, F, Inv>>(
+      per_batch.node(), length.count(), slide.count(), f, std::move(inv),
+      std::move(filter));
+  }
+
   // -- state --------------------------------------------------------------------
 
   /// For streams of pairs: per-key state carried from batch to batch.
@@ -447,6 +468,9 @@ public:
   }
 
 private:
+  template <class>
+  friend class dstream;
+
   /// The key type shared by this stream of pairs and `U`; joining streams
   /// of other types does not compile.
   template <class U>

@@ -60,7 +60,10 @@ partition_counts count_partitions(const graph& g, const batch_inputs& inputs,
   // Node indexes are a topological order: parents are always created first.
   for (auto& n : g.nodes()) {
     auto k = n->kind();
-    if (k == node_kind::window) {
+    if (k == node_kind::window && n->stateful()) {
+      // Incremental windows keep their parent's hash partitioning.
+      counts.set(n->index(), counts.at(n->parents().front()->index()));
+    } else if (k == node_kind::window) {
       counts.set(n->index(),
                  static_cast<uint32_t>(window_sources(*n, cache, t).size()));
     } else if (n->is_input()) {
@@ -219,6 +222,42 @@ bool cached_in_batch(const node_base& n, const cache_registry& cache, time_ms t)
                      [](const block_ref& ref) { return !ref.id.empty(); });
 }
 
+/// Reads of partition p of an incremental window (inverse_window_node.hpp):
+/// side 0 its result at t - slide, side 1 the parent's partition p of the
+/// entering batches, side 2 of the leaving ones; without a previous result,
+/// side 1 spans the whole window and side 2 is empty.
+void plan_incremental_window(const node_base& w, uint32_t p,
+                             const cache_registry& cache, time_ms t,
+                             std::vector<leaf_read>& out) {
+  auto* parent = w.parents().front();
+  auto step = parent->slide();
+  auto slide = w.slide();
+  auto length = w.window_length();
+  auto add = [&](uint32_t side, const block_ref& ref) {
+    leaf_read r;
+    r.node = w.index();
+    r.partition = p;
+    r.source = leaf_read::kind::block;
+    r.side = side;
+    r.block = ref;
+    out.push_back(std::move(r));
+  };
+  auto add_batches = [&](uint32_t side, time_ms from, time_ms to) {
+    for (auto u = from; u <= to; u += step)
+      if (auto* parts = cache.at(parent->index(), u);
+          parts != nullptr && p < parts->size() && !(*parts)[p].id.empty())
+        add(side, (*parts)[p]);
+  };
+  auto* prev = cache.at(w.index(), t - slide);
+  if (prev != nullptr && p < prev->size() && !(*prev)[p].id.empty()) {
+    add(0, (*prev)[p]);
+    add_batches(1, t - slide + step, t);
+    add_batches(2, t - slide - length + step, t - length);
+  } else {
+    add_batches(1, t - length + step, t);
+  }
+}
+
 /// node_base::route, except that a persisted node already cached in this
 /// batch ends the route: its partition is read, not recomputed.
 template <class F>
@@ -260,6 +299,10 @@ std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts
       r.side = cached_side;
       r.block = parts.at(lp);
       result.push_back(std::move(r));
+      return;
+    }
+    if (leaf_node->kind() == node_kind::window && leaf_node->stateful()) {
+      plan_incremental_window(*leaf_node, lp, cache, t, result);
       return;
     }
     if (leaf_node->kind() == node_kind::window) {

@@ -154,3 +154,80 @@ TEST_CASE("windows that do not fit the batch interval or each other are refused 
   CHECK_THROWS_WITH(xs.union_with(slow),
                     Catch::Contains("union") && Catch::Contains("different slides"));
 }
+
+namespace {
+
+int64_t plus(int64_t a, int64_t b) {
+  return a + b;
+}
+
+int64_t minus(int64_t a, int64_t b) {
+  return a - b;
+}
+
+std::vector<std::vector<std::string>> random_batches(int n, uint64_t seed) {
+  std::vector<std::vector<std::string>> result;
+  uint64_t x = seed;
+  for (int b = 0; b < n; ++b) {
+    std::vector<std::string> batch;
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    auto size = (x >> 33) % 12; // some batches are empty
+    for (uint64_t i = 0; i < size; ++i) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      batch.push_back("k" + std::to_string((x >> 33) % 6));
+    }
+    result.push_back(batch);
+  }
+  return result;
+}
+
+} // namespace
+
+TEST_CASE("the incremental reduce_by_key_and_window with a filter equals the recomputed one",
+          "[windows][inverse]") {
+  temp_dir ckpt{"sluice-window"};
+  local_harness h{2, std::chrono::seconds{1}, ckpt.path()};
+  auto xs = h.ssc().queue_stream<std::string>(random_batches(30, 42));
+  auto pairs = xs.map([](std::string w) { return std::pair<std::string, int64_t>{w, 1}; });
+  auto recomputed = h.collect(pairs.reduce_by_key_and_window(plus, 4s, 2s, 3));
+  auto incremental = h.collect(pairs.reduce_by_key_and_window(
+    plus, minus, 4s, 2s, 3,
+    [](const std::pair<std::string, int64_t>& kv) { return kv.second != 0; }));
+  h.start();
+  for (int i = 0; i < 34; ++i)
+    h.next_batch();
+  for (time_ms t = 2000; t <= 34000; t += 2000) {
+    INFO("window at " << t << " ms");
+    CHECK(incremental->sorted(t) == recomputed->sorted(t));
+  }
+  CHECK_FALSE(incremental->has(3000));
+}
+
+TEST_CASE("without a filter keys whose value returns to zero stay in the incremental window",
+          "[windows][inverse]") {
+  temp_dir ckpt{"sluice-window"};
+  local_harness h{2, std::chrono::seconds{1}, ckpt.path()};
+  auto xs = h.ssc().queue_stream<std::string>({{"a", "b"}, {"a"}, {}, {}});
+  auto pairs = xs.map([](std::string w) { return std::pair<std::string, int64_t>{w, 1}; });
+  auto sink = h.collect(pairs.reduce_by_key_and_window(plus, minus, 2s, 1s, 2));
+  h.start();
+  for (int i = 0; i < 4; ++i)
+    h.next_batch();
+  CHECK(sink->sorted(1000) == counts{{"a", 1}, {"b", 1}});
+  CHECK(sink->sorted(2000) == counts{{"a", 2}, {"b", 1}});
+  CHECK(sink->sorted(3000) == counts{{"a", 1}, {"b", 0}});
+  CHECK(sink->sorted(4000) == counts{{"a", 0}, {"b", 0}});
+}
+
+TEST_CASE("an incremental window refuses to start without a checkpoint directory",
+          "[windows][inverse]") {
+  local_harness h{1};
+  auto xs = h.ssc().queue_stream<std::string>({});
+  xs.map([](std::string w) { return std::pair<std::string, int64_t>{w, 1}; })
+    .reduce_by_key_and_window(plus, minus, 2s, 1s)
+    .print();
+  auto err = h.ssc().start();
+  REQUIRE(err);
+  CHECK_THAT(describe(err), Catch::Contains("reduce_by_key_and_window")
+                              && Catch::Contains("checkpoint"));
+}
