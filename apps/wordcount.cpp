@@ -4,10 +4,13 @@
 //             [--local=N | --role=driver --listen=host:port
 //                        | --role=worker --driver=host:port]
 //             [--batch-interval=500ms] [--duration=SECONDS] [--sluice.*=...]
+//             [--stateful --checkpoint=DIR]
 //
 // URI: socket://host:port, dir:///abs/path or gen://RATE. Every batch writes
-// DIR/<batch time ms>/part-NNNNN files of "word<TAB>count" lines. Start every
-// process of a cluster with the same options plus its role.
+// DIR/<batch time ms>/part-NNNNN files of "word<TAB>count" lines: the counts
+// of the batch, or with --stateful the running totals since the start
+// (update_state_by_key, which needs --checkpoint=DIR). Start every process
+// of a cluster with the same options plus its role.
 
 #include <iostream>
 #include <string>
@@ -17,13 +20,16 @@
 int main(int argc, char** argv) {
   std::string source;
   std::string output;
+  bool stateful = false;
   return sluice::run(
     argc, argv,
     [&](sluice::config& cfg) {
       cfg.app_options()
         .add(source, "source",
              "input: socket://host:port, dir:///abs/path or gen://RATE")
-        .add(output, "output", "directory for DIR/<batch ms>/part-NNNNN files");
+        .add(output, "output", "directory for DIR/<batch ms>/part-NNNNN files")
+        .add(stateful, "stateful",
+             "write running totals since the start (needs --checkpoint)");
     },
     [&](sluice::streaming_context& ssc) {
       if (source.empty())
@@ -31,7 +37,17 @@ int main(int argc, char** argv) {
       if (output.empty())
         throw std::invalid_argument("--output=DIR is required");
       auto lines = sluice::apps::source_from_uri(ssc, source);
-      sluice::apps::word_counts(lines).save_as_text_files_in(output).name(
-        "word-counts");
+      auto counts = sluice::apps::word_counts(lines);
+      if (stateful)
+        counts = counts
+                   .update_state_by_key<int64_t>(
+                     [](const std::vector<int64_t>& xs, std::optional<int64_t> total) {
+                       auto sum = total.value_or(0);
+                       for (auto x : xs)
+                         sum += x;
+                       return std::optional<int64_t>{sum};
+                     })
+                   .name("running-totals");
+      counts.save_as_text_files_in(output).name("word-counts");
     });
 }

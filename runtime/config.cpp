@@ -83,7 +83,9 @@ config::config() {
     .add(duration_, "duration",
          "stop gracefully after this many seconds (0: until stopped)")
     .add(batch_interval_alias_, "batch-interval",
-         "short form of --sluice.batch-interval");
+         "short form of --sluice.batch-interval")
+    .add(checkpoint_alias_, "checkpoint",
+         "short form of --sluice.checkpoint.dir");
   caf::config_option_adder{custom_options_, "sluice"}
     .add(batch_interval_, "batch-interval", "time between batches")
     .add(block_interval_, "block-interval",
@@ -262,8 +264,12 @@ caf::error config::validate() {
   s.graceful_stop_timeout = graceful_stop_timeout_.count() > 0
                               ? duration_cast<milliseconds>(graceful_stop_timeout_)
                               : s.batch_interval * 10;
-  s.checkpoint_dir = checkpoint_dir_;
+  s.checkpoint_dir = !checkpoint_alias_.empty() ? checkpoint_alias_
+                                                : checkpoint_dir_;
   s.wal_enable = wal_enable_;
+  if (!s.checkpoint_dir.empty() && s.checkpoint_dir.front() != '/')
+    return bad("the checkpoint directory must be an absolute path, got '"
+               + s.checkpoint_dir + "'");
   if (s.wal_enable && s.checkpoint_dir.empty())
     return bad("sluice.wal.enable needs sluice.checkpoint.dir: the WAL lives "
                "in the checkpoint directory");

@@ -89,6 +89,7 @@ private:
   std::string driver_;
   int64_t duration_ = 0;
   caf::timespan batch_interval_alias_{0};
+  std::string checkpoint_alias_;
   caf::timespan batch_interval_{std::chrono::seconds{1}};
   caf::timespan block_interval_{std::chrono::milliseconds{200}};
   int64_t receiver_max_rate_ = 0;

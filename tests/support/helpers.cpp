@@ -259,4 +259,8 @@ std::string wordcount_binary() {
   return SLUICE_WORDCOUNT_BINARY;
 }
 
+std::string topk_binary() {
+  return SLUICE_TOPK_BINARY;
+}
+
 } // namespace sluice::test

@@ -118,7 +118,8 @@ std::map<std::string, int64_t> read_word_totals(const std::string& dir);
 /// Deterministic text: `lines` lines of words from a small vocabulary.
 std::string make_text(size_t lines, uint64_t seed);
 
-/// Path of the wordcount binary built with the tests.
+/// Paths of the application binaries built with the tests.
 std::string wordcount_binary();
+std::string topk_binary();
 
 } // namespace sluice::test
