@@ -128,12 +128,13 @@ caf::result<msg<wire::ReceiverEvent>> start_receiver(worker_ptr self,
 } // namespace
 
 caf::behavior worker_node(worker_ptr self, std::string node, graph* g,
-                          run_settings settings, caf::actor driver) {
+                          run_settings settings, caf::actor driver,
+                          std::shared_ptr<block_store> store) {
   auto& st = self->state;
   st.node = std::move(node);
   st.g = g;
   st.settings = std::move(settings);
-  st.store = std::make_shared<block_store>();
+  st.store = store ? std::move(store) : std::make_shared<block_store>();
   st.block_manager = self->spawn<caf::linked>(block_manager, st.node, st.store);
   st.task_executor = self->spawn<caf::linked>(task_executor, st.node, g,
                                               st.store);

@@ -44,9 +44,11 @@ struct worker_node_state {
 };
 
 /// `driver` is the membership actor in local mode; pass an invalid handle and
-/// set `settings.driver` for cluster mode.
+/// set `settings.driver` for cluster mode. `store` is the node's block store
+/// (created when null; local mode passes one so the context can report it).
 caf::behavior worker_node(caf::stateful_actor<worker_node_state>* self,
                           std::string node, graph* g, run_settings settings,
-                          caf::actor driver);
+                          caf::actor driver,
+                          std::shared_ptr<block_store> store);
 
 } // namespace sluice

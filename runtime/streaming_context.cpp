@@ -89,8 +89,18 @@ void streaming_context::add_listener(std::shared_ptr<listener> x) {
   listeners_->add(std::move(x));
 }
 
+streaming_context::block_stats streaming_context::stored_blocks() const {
+  block_stats result;
+  for (auto& s : stores_) {
+    result.blocks += s->size();
+    result.bytes += s->bytes();
+  }
+  return result;
+}
+
 void streaming_context::spawn_driver() {
   auto store = std::make_shared<block_store>();
+  stores_.push_back(store);
   driver_bm_ = sys_.spawn(block_manager, std::string{"driver"}, store);
   tracker_ = sys_.spawn(receiver_tracker, &graph_, settings_, listeners_);
   scheduler_ = sys_.spawn(job_scheduler, &graph_, settings_, clock_, driver_bm_);
@@ -120,9 +130,12 @@ caf::error streaming_context::start() {
   switch (settings_.mode) {
     case run_mode::local:
       spawn_driver();
-      for (uint32_t i = 0; i < settings_.local_workers; ++i)
+      for (uint32_t i = 0; i < settings_.local_workers; ++i) {
+        stores_.push_back(std::make_shared<block_store>());
         workers_.push_back(sys_.spawn(worker_node, "local-" + std::to_string(i + 1),
-                                      &graph_, settings_, membership_));
+                                      &graph_, settings_, membership_,
+                                      stores_.back()));
+      }
       watched = {generator_};
       break;
     case run_mode::driver: {
@@ -144,7 +157,8 @@ caf::error streaming_context::start() {
     }
     case run_mode::worker:
       workers_.push_back(
-        sys_.spawn(worker_node, node_id_, &graph_, settings_, caf::actor{}));
+        sys_.spawn(worker_node, node_id_, &graph_, settings_, caf::actor{},
+                   std::shared_ptr<block_store>{}));
       SLUICE_INFO("worker", node_id_ << ": looking for the driver at "
                                      << settings_.driver.host << ":"
                                      << settings_.driver.port);

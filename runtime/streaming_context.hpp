@@ -144,6 +144,14 @@ public:
     return port_;
   }
 
+  /// Blocks held by this process's BlockManagers (local mode: the driver's
+  /// and every in-process worker's), for metrics and tests.
+  struct block_stats {
+    size_t blocks = 0;
+    uint64_t bytes = 0;
+  };
+  block_stats stored_blocks() const;
+
   /// This process's node id (workers), or "driver".
   const std::string& node_id() const noexcept {
     return node_id_;
@@ -168,6 +176,7 @@ private:
   caf::actor membership_;
   caf::actor driver_bm_;
   std::vector<caf::actor> workers_;
+  std::vector<std::shared_ptr<block_store>> stores_;
   caf::actor watcher_;
 
   bool started_ = false;
