@@ -25,6 +25,7 @@
 #include "runtime/nodes/output_nodes.hpp"
 #include "runtime/nodes/shuffle_nodes.hpp"
 #include "runtime/nodes/inverse_window_node.hpp"
+#include "runtime/nodes/map_with_state_node.hpp"
 #include "runtime/nodes/state_node.hpp"
 #include "runtime/nodes/window_node.hpp"
 
@@ -48,6 +49,24 @@ struct common_key {};
 template <class K, class V, class W>
 struct common_key<std::pair<K, V>, std::pair<K, W>> {
   using type = K;
+};
+
+template <class T>
+class dstream;
+
+/// What map_with_state needs besides its function (Spark's StateSpec).
+template <class K, class S>
+struct state_spec {
+  uint32_t partitions = 0;                ///< 0: default parallelism
+  std::chrono::milliseconds timeout{0};   ///< idle keys are removed; 0: never
+  std::vector<std::pair<K, S>> initial;   ///< state before the first batch
+};
+
+/// The two streams of map_with_state.
+template <class K, class S, class R>
+struct map_with_state_streams {
+  dstream<R> mapped;                          ///< f's results, per record
+  dstream<std::pair<K, S>> snapshots;         ///< every key's state, per batch
 };
 
 /// A handle to an output operation, to give it a stable id.
@@ -348,6 +367,40 @@ public:
     // Keep a batch's state until the next batch's exists.
     result.node()->retain_for(result.node()->slide());
     return result;
+  }
+
+  /// For streams of pairs: `f(const K& key, std::optional<V> value,
+  /// key_state<S>& state) -> R` for every record (and once, with no value
+  /// and state.is_timing_out(), for a key idle longer than spec.timeout,
+  /// which is then removed). Returns the mapped records and the state
+  /// snapshots. Needs a checkpoint directory.
+  template <class S, class F, class P = T>
+  auto map_with_state(F f, state_spec<typename P::first_type, S> spec = {}) const {
+    static_assert(is_pair<T>::value, "map_with_state needs a stream of pairs");
+    using key = typename T::first_type;
+    using value = typename T::second_type;
+    using out = std::decay_t<std::invoke_result_t<F&, const key&,
+                                                  std::optional<value>,
+                                                  key_state<S>&>>;
+    using record = state_record<key, S, out>;
+    auto partitions = spec.partitions != 0 ? spec.partitions
+                                           : default_parallelism_of(*ctx_);
+    check_partitions("map_with_state", partitions);
+    if (spec.timeout.count() < 0)
+      throw std::invalid_argument("map_with_state: the timeout must not be negative");
+    auto records = make<record, map_with_state_node<key, value, S, out, F>>(
+      node_, partitions, std::move(f), spec.timeout.count(), std::move(spec.initial));
+    records.node()->retain_for(records.node()->slide());
+    auto mapped = records.template flat_map<out>([](record&& r, auto& emit) {
+      if (std::get<0>(r) == 0 && std::get<3>(r))
+        emit(std::move(*std::get<3>(r)));
+    });
+    auto snapshots = records.template flat_map<std::pair<key, S>>(
+      [](record&& r, auto& emit) {
+        if (std::get<0>(r) == 1 && std::get<2>(r))
+          emit(std::pair<key, S>{std::move(std::get<1>(r)), std::move(*std::get<2>(r))});
+      });
+    return map_with_state_streams<key, S, out>{mapped, snapshots};
   }
 
   // -- joins (streams of pairs with the same key type) ---------------------------

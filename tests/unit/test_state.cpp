@@ -111,3 +111,83 @@ TEST_CASE("running totals over many keys and batches on three workers are exact"
     h.next_batch();
   CHECK(sink->sorted(20000) == counts(expected.begin(), expected.end()));
 }
+
+namespace {
+
+using mapped_t = std::pair<std::string, int64_t>;
+
+/// Counts records per key; "reset" removes the key; a timing-out key maps
+/// to (key, -1).
+mapped_t count_words_fn(const std::string& key, std::optional<int64_t> value,
+                        key_state<int64_t>& state) {
+  if (state.is_timing_out())
+    return {key, -1};
+  if (*value < 0) {
+    state.remove();
+    return {key, 0};
+  }
+  auto n = (state.exists() ? state.get() : 0) + *value;
+  state.update(n);
+  return {key, n};
+}
+
+} // namespace
+
+TEST_CASE("map_with_state maps every record with its key's state and snapshots the state",
+          "[state][map_with_state]") {
+  temp_dir ckpt{"sluice-mws"};
+  local_harness h{2, std::chrono::seconds{1}, ckpt.path()};
+  using kv = std::pair<std::string, int64_t>;
+  auto xs = h.ssc().queue_stream<kv>({{{"a", 1}, {"b", 1}, {"a", 1}}, {{"b", 5}}, {{"a", -1}}, {}});
+  state_spec<std::string, int64_t> spec;
+  spec.partitions = 3;
+  spec.initial = {{"b", 100}};
+  auto streams = xs.map_with_state<int64_t>(count_words_fn, spec);
+  auto mapped = h.collect(streams.mapped);
+  auto snapshots = h.collect(streams.snapshots);
+  h.start();
+  for (int i = 0; i < 4; ++i)
+    h.next_batch();
+  CHECK(mapped->sorted(1000) == counts{{"a", 1}, {"a", 2}, {"b", 101}});
+  CHECK(snapshots->sorted(1000) == counts{{"a", 2}, {"b", 101}});
+  CHECK(mapped->sorted(2000) == counts{{"b", 106}});
+  CHECK(snapshots->sorted(2000) == counts{{"a", 2}, {"b", 106}});
+  // state.remove() drops the key.
+  CHECK(mapped->sorted(3000) == counts{{"a", 0}});
+  CHECK(snapshots->sorted(3000) == counts{{"b", 106}});
+  CHECK(mapped->sorted(4000).empty());
+  CHECK(snapshots->sorted(4000) == counts{{"b", 106}});
+}
+
+TEST_CASE("map_with_state times out idle keys after a last call that sees the timeout",
+          "[state][map_with_state]") {
+  temp_dir ckpt{"sluice-mws"};
+  local_harness h{2, std::chrono::seconds{1}, ckpt.path()};
+  using kv = std::pair<std::string, int64_t>;
+  auto xs = h.ssc().queue_stream<kv>({{{"a", 1}, {"b", 1}}, {{"b", 1}}, {{"b", 1}}, {}, {}});
+  state_spec<std::string, int64_t> spec;
+  spec.timeout = std::chrono::seconds{2};
+  auto streams = xs.map_with_state<int64_t>(count_words_fn, spec);
+  auto mapped = h.collect(streams.mapped);
+  auto snapshots = h.collect(streams.snapshots);
+  h.start();
+  for (int i = 0; i < 5; ++i)
+    h.next_batch();
+  CHECK(snapshots->sorted(2000) == counts{{"a", 1}, {"b", 2}});
+  // a had data at 1000 only: idle for 2 s at 3000, it times out.
+  CHECK(mapped->sorted(3000) == counts{{"a", -1}, {"b", 3}});
+  CHECK(snapshots->sorted(3000) == counts{{"b", 3}});
+  CHECK(snapshots->sorted(4000) == counts{{"b", 3}});
+  CHECK(mapped->sorted(5000) == counts{{"b", -1}});
+  CHECK(snapshots->sorted(5000).empty());
+}
+
+TEST_CASE("map_with_state refuses to start without a checkpoint directory",
+          "[state][map_with_state]") {
+  local_harness h{1};
+  auto xs = h.ssc().queue_stream<std::pair<std::string, int64_t>>({});
+  xs.map_with_state<int64_t>(count_words_fn).snapshots.print();
+  auto err = h.ssc().start();
+  REQUIRE(err);
+  CHECK_THAT(describe(err), Catch::Contains("map_with_state"));
+}
