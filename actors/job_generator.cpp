@@ -61,12 +61,19 @@ void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
                                        << "), processing time "
                                        << info.processing_time() << " ms");
   st.listeners->batch_completed(info);
-  capnp::MallocMessageBuilder b;
-  b.initRoot<wire::ReleaseBatch>().setBatchTime(info.batch_time);
-  self->send(st.tracker, make_msg<wire::ReleaseBatch>(b));
-  for (auto& n : st.g->nodes())
-    if (n->kind() == node_kind::queue_input)
-      st.driver_store->erase({queue_block_id(n->index(), info.batch_time)});
+  // A batch's input blocks go once remember() no longer covers them.
+  st.unreleased.push_back(info.batch_time);
+  while (!st.unreleased.empty()
+         && st.unreleased.front() <= info.batch_time - st.remember) {
+    auto t = st.unreleased.front();
+    st.unreleased.pop_front();
+    capnp::MallocMessageBuilder b;
+    b.initRoot<wire::ReleaseBatch>().setBatchTime(t);
+    self->send(st.tracker, make_msg<wire::ReleaseBatch>(b));
+    for (auto& n : st.g->nodes())
+      if (n->kind() == node_kind::queue_input)
+        st.driver_store->erase({queue_block_id(n->index(), t)});
+  }
   st.in_flight.erase(info.batch_time);
   maybe_finish_stop(self);
 }
@@ -210,7 +217,8 @@ caf::behavior job_generator(generator_ptr self, graph* g, run_settings settings,
                             std::shared_ptr<clock> clk,
                             std::shared_ptr<listener_bus> listeners,
                             std::shared_ptr<block_store> driver_store,
-                            caf::actor tracker, caf::actor scheduler) {
+                            caf::actor tracker, caf::actor scheduler,
+                            time_ms remember) {
   auto& st = self->state;
   st.g = g;
   st.settings = std::move(settings);
@@ -220,6 +228,7 @@ caf::behavior job_generator(generator_ptr self, graph* g, run_settings settings,
   st.tracker = std::move(tracker);
   st.scheduler = std::move(scheduler);
   st.interval = st.settings.batch_interval.count();
+  st.remember = remember;
   return {
     [self](start_atom) {
       auto& st = self->state;

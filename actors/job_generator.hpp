@@ -57,6 +57,8 @@ struct job_generator_state {
   time_ms final_batch = 0;
   caf::response_promise stopped;
   uint64_t batches_completed = 0;
+  time_ms remember = 0;               ///< keep inputs this long after a batch
+  std::deque<time_ms> unreleased;     ///< completed batches whose inputs stay
 };
 
 caf::behavior job_generator(caf::stateful_actor<job_generator_state>* self,
@@ -64,6 +66,7 @@ caf::behavior job_generator(caf::stateful_actor<job_generator_state>* self,
                             std::shared_ptr<clock> clk,
                             std::shared_ptr<listener_bus> listeners,
                             std::shared_ptr<block_store> driver_store,
-                            caf::actor tracker, caf::actor scheduler);
+                            caf::actor tracker, caf::actor scheduler,
+                            time_ms remember);
 
 } // namespace sluice

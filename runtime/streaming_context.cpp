@@ -85,6 +85,14 @@ dstream<std::string> streaming_context::generator_stream(uint64_t rate) {
   return receiver_stream<std::string>("generator_stream", make);
 }
 
+void streaming_context::remember(std::chrono::milliseconds d) {
+  if (graph_.frozen())
+    throw std::logic_error("remember() must be called before start()");
+  if (d.count() < 0)
+    throw std::invalid_argument("remember: the duration must not be negative");
+  remember_ = d.count();
+}
+
 void streaming_context::add_listener(std::shared_ptr<listener> x) {
   listeners_->add(std::move(x));
 }
@@ -105,7 +113,7 @@ void streaming_context::spawn_driver() {
   tracker_ = sys_.spawn(receiver_tracker, &graph_, settings_, listeners_);
   scheduler_ = sys_.spawn(job_scheduler, &graph_, settings_, clock_, driver_bm_);
   generator_ = sys_.spawn(job_generator, &graph_, settings_, clock_, listeners_,
-                          store, tracker_, scheduler_);
+                          store, tracker_, scheduler_, remember_);
   membership_ = sys_.spawn(membership, graph_.fingerprint(),
                            static_cast<uint32_t>(graph_.size()), tracker_,
                            scheduler_);
@@ -124,6 +132,9 @@ caf::error streaming_context::start() {
                             + ") keeps state across batches and needs a "
                               "checkpoint directory: set "
                               "--sluice.checkpoint.dir=DIR");
+  for (auto& n : graph_.nodes())
+    if (n->persisted())
+      n->retain_for(remember_);
   graph_.freeze();
   started_ = true;
   std::vector<caf::actor> watched;

@@ -100,6 +100,11 @@ public:
     return dstream<T>{this, graph_.add(std::make_unique<union_node<T>>(parents))};
   }
 
+  /// Keeps every batch's input blocks and persisted partitions at least
+  /// `d` after the batch (Spark's remember), e.g. for ad-hoc queries of
+  /// recent data; windows and state keep what they need anyway.
+  void remember(std::chrono::milliseconds d);
+
   // -- lifecycle -------------------------------------------------------------
 
   /// Spawns the actors of this process's role. Fails (and spawns nothing
@@ -169,6 +174,7 @@ private:
   sluice::graph graph_;
   std::string node_id_;
   uint16_t port_ = 0;
+  time_ms remember_ = 0;
 
   caf::actor generator_;
   caf::actor scheduler_;

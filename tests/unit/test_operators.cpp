@@ -1052,3 +1052,30 @@ TEST_CASE("starting a context whose graph has no output fails and says why",
   h.next_batch();
   CHECK(sink->sorted(1000) == ints{2, 4});
 }
+
+TEST_CASE("remember keeps the input blocks of recent batches and drops older ones",
+          "[operators][remember]") {
+  local_harness h{2};
+  std::vector<std::vector<std::string>> batches(10, std::vector<std::string>{"x"});
+  auto xs = h.ssc().queue_stream<std::string>(batches);
+  h.collect(xs);
+  h.ssc().remember(std::chrono::seconds{3});
+  h.start();
+  for (int i = 0; i < 8; ++i)
+    h.next_batch();
+  // One queued block per batch; batches 6, 7 and 8 are within 3 s of 8.
+  CHECK(wait_until([&] { return h.ssc().stored_blocks().blocks == 3; }));
+  CHECK_THROWS_AS(h.ssc().remember(std::chrono::seconds{1}), std::logic_error);
+}
+
+TEST_CASE("without remember a batch's input blocks are dropped when it completes",
+          "[operators][remember]") {
+  local_harness h{2};
+  std::vector<std::vector<std::string>> batches(5, std::vector<std::string>{"x"});
+  auto xs = h.ssc().queue_stream<std::string>(batches);
+  h.collect(xs);
+  h.start();
+  for (int i = 0; i < 5; ++i)
+    h.next_batch();
+  CHECK(wait_until([&] { return h.ssc().stored_blocks().blocks == 0; }));
+}
