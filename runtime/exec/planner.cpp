@@ -49,7 +49,10 @@ std::vector<const block_ref*> window_sources(const node_base& window,
   for (auto u = t - length + step; u <= t; u += step) {
     if (auto* parts = cache.at(parent->index(), u))
       for (auto& ref : *parts)
-        result.push_back(&ref);
+        // A slot stays empty when its cache job failed: that batch's
+        // partition is missing from the window (its job reported the error).
+        if (!ref.id.empty())
+          result.push_back(&ref);
   }
   return result;
 }

@@ -12,6 +12,7 @@
 #include "runtime/config.hpp"
 #include "runtime/exec/planner.hpp"
 #include "runtime/streaming_context.hpp"
+#include "tests/support/local_harness.hpp"
 
 using namespace sluice;
 
@@ -464,4 +465,22 @@ TEST_CASE("a map output registry tracks completion buckets and lost nodes",
   affected = reg.remove_node("wa");
   CHECK(affected == std::vector<uint32_t>{9});
   CHECK_FALSE(reg.complete(9, 0, 1));
+}
+
+TEST_CASE("a window skips cached slots that were never filled", "[planner][windows]") {
+  cache_registry cache;
+  sluice::test::local_harness h{1};
+  auto xs = h.ssc().queue_stream<std::string>({});
+  auto w = xs.window(std::chrono::seconds{2}, std::chrono::seconds{1});
+  auto parent = xs.node()->index();
+  cache.begin(parent, 1000, 2);
+  cache.set(parent, 1000, 0, block_ref{"c/a", 1, 8, {"w1"}});
+  cache.begin(parent, 2000, 1);
+  cache.set(parent, 2000, 0, block_ref{"c/b", 1, 8, {"w1"}});
+  auto sources = window_sources(*w.node(), cache, 2000);
+  REQUIRE(sources.size() == 2);
+  CHECK(sources[0]->id == "c/a");
+  CHECK(sources[1]->id == "c/b");
+  CHECK(cache.expire(parent, 1000).size() == 1);
+  CHECK(window_sources(*w.node(), cache, 2000).size() == 1);
 }
