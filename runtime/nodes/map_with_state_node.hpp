@@ -12,7 +12,7 @@
 #include "runtime/exec/task_context.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/hash.hpp"
-#include "runtime/nodes/shuffle_nodes.hpp"
+#include "runtime/nodes/state_node.hpp"
 
 namespace sluice {
 
@@ -77,46 +77,17 @@ using state_record = std::tuple<uint8_t, K, std::optional<S>, std::optional<R>, 
 /// both the mapped values and the state; dstream::map_with_state splits
 /// them into the mapped stream and the state snapshots.
 template <class K, class V, class S, class R, class F>
-class map_with_state_node : public typed_node<state_record<K, S, R>>,
-                            public shuffle_base {
+class map_with_state_node
+  : public keyed_state_node<K, V, state_record<K, S, R>> {
 public:
   using record = state_record<K, S, R>;
 
   map_with_state_node(typed_node<std::pair<K, V>>* parent, uint32_t buckets,
                       F f, time_ms timeout, std::vector<std::pair<K, S>> initial)
-    : typed_node<record>(node_kind::shuffle, "map_with_state", {parent}),
-      parent_(parent),
-      buckets_(buckets),
+    : keyed_state_node<K, V, record>("map_with_state", parent, buckets),
       f_(std::move(f)),
       timeout_(timeout),
       initial_(std::move(initial)) {
-    this->persist();
-  }
-
-  bool stateful() const noexcept override {
-    return true;
-  }
-
-  bool requires_checkpoint() const noexcept override {
-    return true;
-  }
-
-  uint32_t buckets() const override {
-    return buckets_;
-  }
-
-  uint32_t partitions(const partition_counts&) const override {
-    return buckets_;
-  }
-
-  void write(task_context& ctx, uint32_t, uint32_t p) override {
-    std::vector<std::pair<K, V>> in;
-    parent_->get(ctx, p, in);
-    detail::bucket_writer out{buckets_};
-    std::string scratch;
-    for (auto& [k, v] : in)
-      out[detail::encode_keyed(scratch, k, v, buckets_)].add_encoded(scratch);
-    out.flush(ctx, this->index());
   }
 
   void compute(task_context& ctx, uint32_t p, std::vector<record>& out) override {
@@ -127,43 +98,35 @@ public:
     };
     std::unordered_map<K, entry, key_hash<K>> states;
     if (ctx.has_blocks(this->index(), p, state_side)) {
-      for (auto& bytes : ctx.blocks(this->index(), p, state_side)) {
-        block_reader reader{bytes};
-        for (size_t i = 0; i < reader.size(); ++i) {
-          auto rec = decode_all<record>(reader.record(i));
-          if (std::get<0>(rec) == 1 && std::get<2>(rec))
-            states.emplace(std::move(std::get<1>(rec)),
-                           entry{std::move(*std::get<2>(rec)), std::get<4>(rec)});
-        }
-      }
+      this->template each<record>(ctx, p, state_side, [&](record&& rec) {
+        if (std::get<0>(rec) == 1 && std::get<2>(rec))
+          states.emplace(std::move(std::get<1>(rec)),
+                         entry{std::move(*std::get<2>(rec)), std::get<4>(rec)});
+      });
     } else {
       // No previous batch: the initial state, this partition's keys of it.
       std::string scratch;
       for (auto& [k, s] : initial_)
-        if (detail::encode_keyed(scratch, k, s, buckets_) == p)
+        if (detail::encode_keyed(scratch, k, s, this->buckets_) == p)
           states.emplace(k, entry{s, now});
     }
-    for (auto& bytes : ctx.blocks(this->index(), p)) {
-      block_reader reader{bytes};
-      for (size_t i = 0; i < reader.size(); ++i) {
-        auto kv = decode_all<std::pair<K, V>>(reader.record(i));
-        key_state<S> st;
-        auto j = states.find(kv.first);
+    this->template each<std::pair<K, V>>(ctx, p, 0, [&](std::pair<K, V>&& kv) {
+      key_state<S> st;
+      auto j = states.find(kv.first);
+      if (j != states.end())
+        st.value_ = j->second.value;
+      auto mapped = f_(kv.first, std::optional<V>{std::move(kv.second)}, st);
+      out.emplace_back(uint8_t{0}, kv.first, std::nullopt,
+                       std::optional<R>{std::move(mapped)}, now);
+      if (st.removed_) {
         if (j != states.end())
-          st.value_ = j->second.value;
-        auto mapped = f_(kv.first, std::optional<V>{std::move(kv.second)}, st);
-        out.emplace_back(uint8_t{0}, kv.first, std::nullopt,
-                         std::optional<R>{std::move(mapped)}, now);
-        if (st.removed_) {
-          if (j != states.end())
-            states.erase(j);
-        } else if (st.updated_) {
-          states[kv.first] = entry{std::move(*st.value_), now};
-        } else if (j != states.end()) {
-          j->second.last_seen = now; // data arrived: the key is active
-        }
+          states.erase(j);
+      } else if (st.updated_) {
+        states[kv.first] = entry{std::move(*st.value_), now};
+      } else if (j != states.end()) {
+        j->second.last_seen = now; // data arrived: the key is active
       }
-    }
+    });
     for (auto i = states.begin(); i != states.end();) {
       if (timeout_ > 0 && now - i->second.last_seen >= timeout_) {
         key_state<S> st;
@@ -182,8 +145,6 @@ public:
   }
 
 private:
-  typed_node<std::pair<K, V>>* parent_;
-  uint32_t buckets_;
   F f_;
   time_ms timeout_;
   std::vector<std::pair<K, S>> initial_;

@@ -57,6 +57,20 @@ uint32_t encode_keyed(std::string& scratch, const K& k, const V& v,
     stable_hash(std::string_view{scratch}.substr(0, key_len)) % buckets);
 }
 
+/// The map side of a keyed shuffle without map-side combine: buckets
+/// partition `p` of `parent` by key and stores the buckets for `side`.
+template <class K, class X>
+void write_keyed(task_context& ctx, typed_node<std::pair<K, X>>* parent,
+                 uint32_t p, uint32_t node, uint32_t buckets, uint32_t side = 0) {
+  std::vector<std::pair<K, X>> in;
+  parent->get(ctx, p, in);
+  bucket_writer out{buckets};
+  std::string scratch;
+  for (auto& [k, x] : in)
+    out[encode_keyed(scratch, k, x, buckets)].add_encoded(scratch);
+  out.flush(ctx, node, side);
+}
+
 } // namespace detail
 
 /// combine_by_key, the general keyed shuffle behind reduce_by_key,
@@ -223,9 +237,9 @@ public:
 
   void write(task_context& ctx, uint32_t side, uint32_t p) override {
     if (side == 0)
-      write_side(ctx, left_, side, p);
+      detail::write_keyed(ctx, left_, p, this->index(), buckets_, side);
     else
-      write_side(ctx, right_, side, p);
+      detail::write_keyed(ctx, right_, p, this->index(), buckets_, side);
   }
 
   void compute(task_context& ctx, uint32_t p, std::vector<value_type>& out) override {
@@ -250,18 +264,6 @@ public:
   }
 
 private:
-  template <class X>
-  void write_side(task_context& ctx, typed_node<std::pair<K, X>>* parent,
-                  uint32_t side, uint32_t p) {
-    std::vector<std::pair<K, X>> in;
-    parent->get(ctx, p, in);
-    detail::bucket_writer out{buckets_};
-    std::string scratch;
-    for (auto& [k, x] : in)
-      out[detail::encode_keyed(scratch, k, x, buckets_)].add_encoded(scratch);
-    out.flush(ctx, this->index(), side);
-  }
-
   typed_node<std::pair<K, V>>* left_;
   typed_node<std::pair<K, W>>* right_;
   uint32_t buckets_;

@@ -14,23 +14,19 @@
 
 namespace sluice {
 
-/// update_state_by_key: per-key state carried from batch to batch.
-///
-/// The new values are shuffled into `buckets` partitions by key; partition p
-/// of batch t is f(values of the key in t, state of the key in t - slide)
-/// for every key with new values or a previous state, and a key whose f
-/// returns nullopt is removed. The node is persisted: each batch's state
-/// partitions stay in the BlockManagers until the next batch's exist, and a
-/// batch reads the previous batch's state instead of recomputing history.
-template <class K, class V, class S, class F>
-class state_node : public typed_node<std::pair<K, S>>, public shuffle_base {
+/// The skeleton of a keyed stateful node: its parent's pairs are shuffled by
+/// key into `buckets` partitions (no map-side combine), and partition p of
+/// batch t also reads its own partition p of batch t - slide (the state).
+/// The node is persisted: each batch's partitions stay in the BlockManagers
+/// until the next batch's exist, so no batch recomputes history.
+template <class K, class V, class Out>
+class keyed_state_node : public typed_node<Out>, public shuffle_base {
 public:
-  state_node(typed_node<std::pair<K, V>>* parent, uint32_t buckets, F f)
-    : typed_node<std::pair<K, S>>(node_kind::shuffle, "update_state_by_key",
-                                  {parent}),
+  keyed_state_node(const char* op, typed_node<std::pair<K, V>>* parent,
+                   uint32_t buckets)
+    : typed_node<Out>(node_kind::shuffle, op, {parent}),
       parent_(parent),
-      buckets_(buckets),
-      f_(std::move(f)) {
+      buckets_(buckets) {
     this->persist();
   }
 
@@ -51,34 +47,49 @@ public:
   }
 
   void write(task_context& ctx, uint32_t, uint32_t p) override {
-    std::vector<std::pair<K, V>> in;
-    parent_->get(ctx, p, in);
-    detail::bucket_writer out{buckets_};
-    std::string scratch;
-    for (auto& [k, v] : in)
-      out[detail::encode_keyed(scratch, k, v, buckets_)].add_encoded(scratch);
-    out.flush(ctx, this->index());
+    detail::write_keyed(ctx, parent_, p, this->index(), buckets_);
+  }
+
+protected:
+  /// Calls fn(record) for every record of type X read for `side` of p.
+  template <class X, class Fn>
+  void each(task_context& ctx, uint32_t p, uint32_t side, Fn&& fn) {
+    if (!ctx.has_blocks(this->index(), p, side))
+      return;
+    for (auto& bytes : ctx.blocks(this->index(), p, side)) {
+      block_reader reader{bytes};
+      for (size_t i = 0; i < reader.size(); ++i)
+        fn(decode_all<X>(reader.record(i)));
+    }
+  }
+
+  typed_node<std::pair<K, V>>* parent_;
+  uint32_t buckets_;
+};
+
+/// update_state_by_key: per-key state carried from batch to batch. Partition
+/// p of batch t is f(values of the key in t, state of the key in t - slide)
+/// for every key with new values or a previous state; a key whose f returns
+/// nullopt is removed.
+template <class K, class V, class S, class F>
+class state_node : public keyed_state_node<K, V, std::pair<K, S>> {
+public:
+  state_node(typed_node<std::pair<K, V>>* parent, uint32_t buckets, F f)
+    : keyed_state_node<K, V, std::pair<K, S>>("update_state_by_key", parent,
+                                              buckets),
+      f_(std::move(f)) {
   }
 
   void compute(task_context& ctx, uint32_t p,
                std::vector<std::pair<K, S>>& out) override {
     std::unordered_map<K, S, key_hash<K>> previous;
-    if (ctx.has_blocks(this->index(), p, state_side))
-      for (auto& bytes : ctx.blocks(this->index(), p, state_side)) {
-        block_reader reader{bytes};
-        for (size_t i = 0; i < reader.size(); ++i) {
-          auto ks = decode_all<std::pair<K, S>>(reader.record(i));
-          previous.emplace(std::move(ks.first), std::move(ks.second));
-        }
-      }
+    this->template each<std::pair<K, S>>(ctx, p, state_side, [&](auto&& ks) {
+      previous.emplace(std::move(ks.first), std::move(ks.second));
+    });
     std::unordered_map<K, std::vector<V>, key_hash<K>> values;
-    for (auto& bytes : ctx.blocks(this->index(), p)) {
-      block_reader reader{bytes};
-      for (size_t i = 0; i < reader.size(); ++i) {
-        auto kv = decode_all<std::pair<K, V>>(reader.record(i));
-        values[std::move(kv.first)].push_back(std::move(kv.second));
-      }
-    }
+    this->template each<std::pair<K, V>>(ctx, p, 0, [&](auto&& kv) {
+      values[std::move(kv.first)].push_back(std::move(kv.second));
+    });
     for (auto& [k, vs] : values) {
       std::optional<S> state;
       if (auto i = previous.find(k); i != previous.end()) {
@@ -95,8 +106,6 @@ public:
   }
 
 private:
-  typed_node<std::pair<K, V>>* parent_;
-  uint32_t buckets_;
   F f_;
 };
 
