@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <regex>
 #include <signal.h>
 
 #include "tests/process/cluster.hpp"
@@ -97,4 +98,79 @@ TEST_CASE("topk lists the most frequent words of the last 30 seconds every 5 sec
   }, std::chrono::seconds{30}));
   p.signal(SIGTERM);
   CHECK(exited_with(p.wait(), 0));
+}
+
+TEST_CASE("stateful wordcount on a driver and two workers keeps exact running totals",
+          "[process][apps][cluster]") {
+  wordcount_cluster c;
+  auto in = c.dir / "in";
+  fs::create_directories(in);
+  c.app_args = {"--source=dir://" + in, "--batch-interval=200ms", "--stateful",
+                "--checkpoint=" + (c.dir / "ckpt"),
+                "--sluice.default-parallelism=5",
+                "--sluice.stop-gracefully-on-shutdown=true"};
+  c.start_driver();
+  c.start_worker();
+  c.start_worker();
+  REQUIRE(c.await_workers(2));
+  std::map<std::string, int64_t> expected;
+  INFO(c.logs());
+  for (int i = 0; i < 5; ++i) {
+    auto text = make_text(300, 70 + i);
+    for (auto& [w, n] : count_words(text))
+      expected[w] += n;
+    move_in(c.dir, in, "f" + std::to_string(i), text);
+    auto want = expected;
+    REQUIRE(wait_until([&] {
+      auto newest = newest_batch(c.output());
+      return !newest.empty() && read_word_totals(newest) == want;
+    }));
+  }
+  c.driver->signal(SIGTERM);
+  CHECK(exited_with(c.driver->wait(), 0));
+  for (auto& w : c.workers)
+    CHECK(exited_with(w->wait(), 0));
+}
+
+TEST_CASE("topk on a driver and two workers lists the window's most frequent words",
+          "[process][apps][cluster]") {
+  temp_dir staging{"sluice-topk-staging"};
+  wordcount_cluster c;
+  auto in = c.dir / "in";
+  fs::create_directories(in);
+  c.app_args = {"--source=dir://" + in, "--batch-interval=500ms",
+                "--checkpoint=" + (c.dir / "ckpt"), "--k=2"};
+  // topk takes wordcount's options: run the cluster with the topk binary.
+  auto topk_args = [&](std::vector<std::string> extra) {
+    auto args = c.args(std::move(extra));
+    args[0] = topk_binary();
+    return args;
+  };
+  c.driver = std::make_unique<child_process>(
+    topk_args({"--role=driver", "--listen=127.0.0.1:0"}), c.dir.path(), "driver");
+  std::regex re{"listening on 127\\.0\\.0\\.1:([0-9]+)"};
+  std::smatch m;
+  REQUIRE(wait_until([&] {
+    auto log = c.driver->err();
+    if (!std::regex_search(log, m, re))
+      return false;
+    c.port = static_cast<uint16_t>(std::stoi(m[1]));
+    return true;
+  }));
+  for (int i = 0; i < 2; ++i)
+    c.workers.push_back(std::make_unique<child_process>(
+      topk_args({"--role=worker", "--driver=127.0.0.1:" + std::to_string(c.port)}),
+      c.dir.path(), "worker" + std::to_string(i)));
+  REQUIRE(c.await_workers(2));
+  move_in(staging, in, "a.txt", "x x x y y z\n");
+  move_in(staging, in, "b.txt", "y y z\n");
+  INFO(c.logs());
+  CHECK(wait_until([&] {
+    auto newest = newest_batch(c.output());
+    return !newest.empty() && read_file(newest + "/part-00000") == "y\t4\nx\t3\n";
+  }, std::chrono::seconds{30}));
+  c.driver->signal(SIGTERM);
+  CHECK(exited_with(c.driver->wait(), 0));
+  for (auto& w : c.workers)
+    CHECK(exited_with(w->wait(), 0));
 }
