@@ -266,6 +266,17 @@ void launch(scheduler_ptr self, job_run& job, stage_run& stage,
   spec.action = stage.plan.action;
   spec.target = stage.plan.target;
   spec.shuffle_side = stage.plan.side;
+  if (stage.plan.action == task_action::cache
+      && st.g->at(stage.plan.target)->replication() > 1) {
+    // The copy goes to the least loaded other node; with one worker the
+    // partition keeps one copy.
+    const executor_slot* best = nullptr;
+    for (auto& [name, e] : st.executors)
+      if (name != node && (best == nullptr || e.busy < best->busy)) {
+        best = &e;
+        spec.replica_node = name;
+      }
+  }
   spec.counts = batch->counts;
   spec.reads = t.reads;
   std::vector<caf::actor> caps;
@@ -279,6 +290,8 @@ void launch(scheduler_ptr self, job_run& job, stage_run& stage,
     spec.peers.emplace_back(loc, static_cast<uint32_t>(caps.size()));
     caps.push_back(bm->second);
   };
+  if (!spec.replica_node.empty())
+    add_peer(spec.replica_node);
   for (auto& r : spec.reads) {
     for (auto& loc : r.block.locations)
       add_peer(loc);
@@ -368,7 +381,8 @@ void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
                input_records = r.getInputRecords();
                for (auto o : r.getShuffleOutputs())
                  outputs.push_back(shuffle_output{o.getReducer(), o.getId(),
-                                                  o.getRecords(), o.getBytes()});
+                                                  o.getRecords(), o.getBytes(),
+                                                  o.getReplica()});
              })) {
     why = describe(err);
   }
@@ -390,9 +404,12 @@ void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
       batch->map_outputs.add(stage.plan.target, stage.plan.side, p, outputs,
                              t.node);
     if (stage.plan.action == task_action::cache)
-      for (auto& o : outputs)
-        st.cache.set(stage.plan.target, batch->time, o.bucket,
-                     block_ref{o.id, o.records, o.bytes, {t.node}});
+      for (auto& o : outputs) {
+        block_ref ref{o.id, o.records, o.bytes, {t.node}};
+        if (!o.replica.empty())
+          ref.locations.push_back(o.replica);
+        st.cache.set(stage.plan.target, batch->time, o.bucket, std::move(ref));
+      }
   }
   if (stage.plan.action == task_action::output)
     stage.results[p] = result->payload;

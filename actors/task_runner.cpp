@@ -37,6 +37,7 @@ msg<wire::TaskResult> make_result(runner_ptr self, const caf::error& err,
       list[i].setId(outs[i].id);
       list[i].setRecords(outs[i].records);
       list[i].setBytes(outs[i].bytes);
+      list[i].setReplica(outs[i].replica);
     }
     payload = ctx->result();
   }
@@ -49,10 +50,57 @@ void finish(runner_ptr self, const caf::error& err, task_context* ctx) {
   self->quit();
 }
 
+const caf::actor* peer_of(runner_ptr self, const std::string& node);
+
+/// Copies the partitions a cache task stored to the replica node, then
+/// finishes. A copy that fails is logged and left out: the partition keeps
+/// one copy (the level degrades, the result does not).
+void replicate_and_finish(runner_ptr self) {
+  auto& st = self->state;
+  auto* bm = peer_of(self, st.spec.replica_node);
+  auto& outs = st.ctx->shuffle_outputs();
+  if (bm == nullptr || outs.empty()) {
+    if (bm == nullptr)
+      SLUICE_WARN("task", st.spec.describe() << ": no BlockManager for replica node "
+                                             << st.spec.replica_node);
+    finish(self, caf::none, st.ctx.get());
+    return;
+  }
+  st.replicas_pending = outs.size();
+  for (size_t i = 0; i < outs.size(); ++i) {
+    auto block = st.ctx->store().get(outs[i].id);
+    capnp::MallocMessageBuilder b;
+    auto put = b.initRoot<wire::PutBlock>();
+    put.setId(outs[i].id);
+    put.setRecords(outs[i].records);
+    auto done = [self] {
+      if (--self->state.replicas_pending == 0)
+        finish(self, caf::none, self->state.ctx.get());
+    };
+    self->request(*bm, fetch_timeout,
+                  make_msg<wire::PutBlock>(b, block ? block->bytes : buffer{}))
+      .then(
+        [self, i, done](const msg<wire::PutBlockAck>&) {
+          auto& st = self->state;
+          st.ctx->shuffle_outputs()[i].replica = st.spec.replica_node;
+          done();
+        },
+        [self, done](caf::error& err) {
+          SLUICE_WARN("task", self->state.spec.describe()
+                                << ": cannot copy a cached partition to "
+                                << self->state.spec.replica_node << ": "
+                                << describe(err));
+          done();
+        });
+  }
+}
+
 void run_task(runner_ptr self) {
   auto& st = self->state;
-  task_context ctx{st.spec.batch_time, st.spec.partition, st.spec.attempt,
-                   st.spec.counts, st.node, st.store};
+  st.ctx = std::make_unique<task_context>(st.spec.batch_time, st.spec.partition,
+                                          st.spec.attempt, st.spec.counts,
+                                          st.node, st.store);
+  auto& ctx = *st.ctx;
   for (auto& r : st.spec.reads)
     if (r.source == leaf_read::kind::file)
       ctx.add_file(r.node, r.partition, r.file);
@@ -64,6 +112,10 @@ void run_task(runner_ptr self) {
   for (auto& f : st.fetches)
     ctx.add_blocks(f.leaf, f.partition, {f.bytes}, f.side);
   auto err = execute_task(*st.g, st.spec, ctx);
+  if (!err && st.spec.action == task_action::cache && !st.spec.replica_node.empty()) {
+    replicate_and_finish(self);
+    return;
+  }
   finish(self, err, &ctx);
 }
 

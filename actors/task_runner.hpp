@@ -10,6 +10,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/block_store.hpp"
+#include "runtime/exec/task_context.hpp"
 #include "runtime/exec/task_spec.hpp"
 #include "runtime/graph.hpp"
 
@@ -48,6 +49,8 @@ struct task_runner_state {
   size_t outstanding = 0;
   uint32_t replica_switches = 0;
   bool failed = false;
+  std::unique_ptr<task_context> ctx; ///< kept while replicas are written
+  size_t replicas_pending = 0;
 };
 
 caf::behavior task_runner(caf::stateful_actor<task_runner_state>* self,

@@ -46,6 +46,7 @@ struct LaunchTask {
   reads @9 :List(LeafRead);
   peers @10 :List(Peer);
   shuffleSide @11 :UInt32;          # shuffle writes: which parent this task computes
+  replicaNode @13 :Text;            # cache writes: also store each partition there
 }
 
 struct ShuffleOutput {
@@ -53,6 +54,7 @@ struct ShuffleOutput {
   id @1 :Text;
   records @2 :UInt64;
   bytes @3 :UInt64;
+  replica @4 :Text;                 # cache writes: the node holding a copy, if any
 }
 
 struct TaskResult {

@@ -42,6 +42,41 @@ struct is_pair : std::false_type {};
 template <class K, class V>
 struct is_pair<std::pair<K, V>> : std::true_type {};
 
+/// How a persisted stream is kept (Spark's StorageLevel). sluice keeps
+/// persisted partitions in memory, serialized; `replication` 2 keeps a
+/// second copy on another node, which tasks read when the first is lost.
+struct storage_level {
+  bool use_disk = false;
+  bool serialized = true;
+  uint32_t replication = 1;
+  const char* name = "MEMORY_ONLY_SER";
+
+  static constexpr storage_level memory_only() {
+    return {false, false, 1, "MEMORY_ONLY"};
+  }
+  static constexpr storage_level memory_only_2() {
+    return {false, false, 2, "MEMORY_ONLY_2"};
+  }
+  static constexpr storage_level memory_only_ser() {
+    return {false, true, 1, "MEMORY_ONLY_SER"};
+  }
+  static constexpr storage_level memory_only_ser_2() {
+    return {false, true, 2, "MEMORY_ONLY_SER_2"};
+  }
+  static constexpr storage_level memory_and_disk() {
+    return {true, false, 1, "MEMORY_AND_DISK"};
+  }
+  static constexpr storage_level memory_and_disk_2() {
+    return {true, false, 2, "MEMORY_AND_DISK_2"};
+  }
+  static constexpr storage_level memory_and_disk_ser() {
+    return {true, true, 1, "MEMORY_AND_DISK_SER"};
+  }
+  static constexpr storage_level memory_and_disk_ser_2() {
+    return {true, true, 2, "MEMORY_AND_DISK_SER_2"};
+  }
+};
+
 /// The key of two pair types with the same key type (joins).
 template <class A, class B>
 struct common_key {};
@@ -256,6 +291,22 @@ public:
   /// tolerance; today a persisted batch is kept in memory, serialized, once.
   dstream<T> persist() const {
     node_->persist();
+    return *this;
+  }
+
+  /// persist() at a storage level. Levels with disk or deserialized storage
+  /// are refused (std::invalid_argument naming the level): sluice keeps
+  /// persisted partitions in memory, serialized, once or twice.
+  dstream<T> persist(storage_level level) const {
+    if (level.use_disk || !level.serialized)
+      throw std::invalid_argument(
+        std::string{"persist: "} + level.name
+        + " is not supported: persisted partitions are kept in memory, "
+          "serialized (MEMORY_ONLY_SER or MEMORY_ONLY_SER_2)");
+    if (level.replication < 1 || level.replication > 2)
+      throw std::invalid_argument("persist: replication must be 1 or 2");
+    node_->persist();
+    node_->set_replication(level.replication);
     return *this;
   }
 

@@ -130,6 +130,16 @@ public:
     persisted_ = true;
   }
 
+  /// Copies kept of each persisted partition (1 or 2: a second copy on
+  /// another node is a hot standby that tasks read when the first is lost).
+  uint32_t replication() const noexcept {
+    return replication_;
+  }
+
+  void set_replication(uint32_t n) noexcept {
+    replication_ = n;
+  }
+
   /// How long a persisted node's partitions must stay after their batch
   /// (the longest window over it). 0: dropped with the batch.
   time_ms retention() const noexcept {
@@ -179,6 +189,7 @@ private:
   time_ms slide_ = 0;
   time_ms fixed_slide_ = 0;
   bool persisted_ = false;
+  uint32_t replication_ = 1;
   time_ms retention_ = 0;
   node_kind kind_;
   std::string op_;

@@ -157,6 +157,12 @@ public:
   };
   block_stats stored_blocks() const;
 
+  /// The block stores of this process (local mode: the driver's first, then
+  /// one per worker), for inspection and failure tests.
+  const std::vector<std::shared_ptr<block_store>>& local_stores() const noexcept {
+    return stores_;
+  }
+
   /// This process's node id (workers), or "driver".
   const std::string& node_id() const noexcept {
     return node_id_;

@@ -40,6 +40,7 @@ struct shuffle_output {
   std::string id;
   uint64_t records = 0;
   uint64_t bytes = 0;
+  std::string replica; ///< a second node holding the block (cache writes)
 };
 
 /// Identifies one output partition of one batch: (batch time, output
@@ -120,6 +121,15 @@ public:
 
   const std::vector<shuffle_output>& shuffle_outputs() const noexcept {
     return shuffle_outputs_;
+  }
+
+  std::vector<shuffle_output>& shuffle_outputs() noexcept {
+    return shuffle_outputs_;
+  }
+
+  /// The local block store (where this task's outputs are).
+  block_store& store() {
+    return *store_;
   }
 
   /// Stores partition `p` of a persisted node in the local block store; it

@@ -37,6 +37,7 @@ void encode(const task_spec& x, wire::LaunchTask::Builder out) {
   out.setAttempt(x.attempt);
   out.setFinalNode(x.final_node);
   out.setShuffleSide(x.shuffle_side);
+  out.setReplicaNode(x.replica_node);
   if (x.action == task_action::shuffle_write)
     out.getAction().setShuffleWrite(x.target);
   else if (x.action == task_action::cache)
@@ -88,6 +89,7 @@ task_spec decode(wire::LaunchTask::Reader in) {
   x.attempt = in.getAttempt();
   x.final_node = in.getFinalNode();
   x.shuffle_side = in.getShuffleSide();
+  x.replica_node = in.getReplicaNode();
   auto action = in.getAction();
   switch (action.which()) {
     case wire::LaunchTask::Action::SHUFFLE_WRITE:

@@ -38,6 +38,7 @@ struct task_spec {
   task_action action = task_action::output;
   uint32_t target = 0; ///< the shuffle node or the output node
   uint32_t shuffle_side = 0; ///< shuffle writes: which parent of the target
+  std::string replica_node;  ///< cache writes: a second BlockManager, or empty
   partition_counts counts;
   std::vector<leaf_read> reads;
   /// node id -> index of its BlockManager in the envelope's capabilities

@@ -231,3 +231,35 @@ TEST_CASE("an incremental window refuses to start without a checkpoint directory
   CHECK_THAT(describe(err), Catch::Contains("reduce_by_key_and_window")
                               && Catch::Contains("checkpoint"));
 }
+
+TEST_CASE("a persisted stream with replication 2 keeps a second copy that windows read when the first is lost",
+          "[windows][replication]") {
+  local_harness h{2};
+  auto xs = h.ssc().queue_stream<std::string>({{"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}});
+  auto sink = h.collect(xs.persist(storage_level::memory_only_ser_2()).window(3s, 1s));
+  h.start();
+  for (int i = 0; i < 4; ++i)
+    h.next_batch();
+  // Batches 2000..4000 stay for the window: one partition each, two copies.
+  REQUIRE(wait_until([&] { return h.ssc().stored_blocks().blocks == 6; }));
+  // Lose every cached partition on the first worker.
+  auto& stores = h.ssc().local_stores();
+  REQUIRE(stores.size() == 3);
+  stores[1]->erase_prefix("c/");
+  h.next_batch();
+  h.next_batch();
+  CHECK(sink->sorted(5000) == strings{"c", "d", "e"});
+  CHECK(sink->sorted(6000) == strings{"d", "e", "f"});
+}
+
+TEST_CASE("storage levels with disk or deserialized storage are refused by name",
+          "[windows][replication]") {
+  local_harness h{1};
+  auto xs = h.ssc().queue_stream<std::string>({});
+  CHECK_THROWS_WITH(xs.persist(storage_level::memory_and_disk()),
+                    Catch::Contains("MEMORY_AND_DISK"));
+  CHECK_THROWS_WITH(xs.persist(storage_level::memory_only()),
+                    Catch::Contains("MEMORY_ONLY"));
+  CHECK_NOTHROW(xs.persist(storage_level::memory_only_ser_2()));
+  CHECK(xs.node()->replication() == 2);
+}
