@@ -9,6 +9,12 @@ namespace sluice {
 
 void cache_registry::begin(uint32_t node, time_ms t, uint32_t partitions) {
   entries_[{node, t}].resize(partitions);
+  first_.emplace(node, t);
+}
+
+time_ms cache_registry::first(uint32_t node) const {
+  auto i = first_.find(node);
+  return i == first_.end() ? -1 : i->second;
 }
 
 void cache_registry::set(uint32_t node, time_ms t, uint32_t p, block_ref ref) {
@@ -328,8 +334,19 @@ std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts
       }
       // A stateful node also reads its own state of the previous batch.
       if (leaf_node->stateful()) {
-        if (auto* prev = cache.at(leaf, t - leaf_node->slide());
-            prev != nullptr && lp < prev->size() && !(*prev)[lp].id.empty()) {
+        auto before = t - leaf_node->slide();
+        auto* prev = cache.at(leaf, before);
+        bool have = prev != nullptr && lp < prev->size() && !(*prev)[lp].id.empty();
+        // Missing state after the first batch means a batch failed: going on
+        // would silently restart the state from nothing.
+        auto first = cache.first(leaf);
+        if (!have && first >= 0 && first <= before)
+          throw std::runtime_error("the state of " + leaf_node->id() + " at "
+                                   + std::to_string(before) + " ms (partition "
+                                   + std::to_string(lp)
+                                   + ") is missing: its batch failed, and "
+                                     "the state cannot go on without it");
+        if (have) {
           leaf_read s;
           s.node = leaf;
           s.partition = lp;

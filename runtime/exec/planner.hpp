@@ -41,6 +41,9 @@ public:
   /// The partitions of (node, t), or nullptr if it was never cached.
   const std::vector<block_ref>* at(uint32_t node, time_ms t) const;
 
+  /// The first batch time `node` was cached at, or -1 if never.
+  time_ms first(uint32_t node) const;
+
   /// Removes the entries of `node` at times <= `upto`; returns their blocks.
   std::vector<block_ref> expire(uint32_t node, time_ms upto);
 
@@ -50,6 +53,7 @@ public:
 
 private:
   std::map<std::pair<uint32_t, time_ms>, std::vector<block_ref>> entries_;
+  std::map<uint32_t, time_ms> first_;
 };
 
 /// The cached partitions a window node reads at time `t`: its parent's

@@ -191,3 +191,34 @@ TEST_CASE("map_with_state refuses to start without a checkpoint directory",
   REQUIRE(err);
   CHECK_THAT(describe(err), Catch::Contains("map_with_state"));
 }
+
+TEST_CASE("a batch whose state failed makes the next batches fail loudly instead of restarting the state",
+          "[state]") {
+  temp_dir ckpt{"sluice-state"};
+  local_harness h{2, std::chrono::seconds{1}, ckpt.path()};
+  auto xs = h.ssc().queue_stream<std::string>({{"a"}, {"boom"}, {"a"}});
+  auto pairs = xs.map([](std::string w) {
+    auto v = w == "boom" ? int64_t{-100} : int64_t{1};
+    return std::pair<std::string, int64_t>{std::move(w), v};
+  });
+  auto sink = h.collect(pairs.update_state_by_key<int64_t>(
+    [](const std::vector<int64_t>& vs, std::optional<int64_t> s) {
+      for (auto v : vs)
+        if (v == -100)
+          throw std::runtime_error("the state function failed on boom");
+      return running_total(vs, s);
+    },
+    1));
+  h.start();
+  auto b1 = h.next_batch();
+  CHECK(b1.failed_jobs == 0);
+  CHECK(sink->sorted(1000) == counts{{"a", 1}});
+  auto b2 = h.next_batch();
+  CHECK(b2.failed_jobs > 0);
+  CHECK_THAT(b2.error, Catch::Contains("the state function failed on boom"));
+  auto b3 = h.next_batch();
+  CHECK(b3.failed_jobs > 0);
+  CHECK_THAT(b3.error, Catch::Contains("is missing"));
+  // Nothing was written from a state that restarted from nothing.
+  CHECK_FALSE(sink->has(3000));
+}
