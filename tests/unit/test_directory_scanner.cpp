@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/helpers.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -26,32 +28,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A fresh directory under /tmp, removed with everything in it at the end.
-class temp_dir {
-public:
-  temp_dir() {
-    char pattern[] = "/tmp/sluice-scanner-XXXXXX";
-    REQUIRE(::mkdtemp(pattern) != nullptr);
-    path_ = pattern;
-  }
-
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-
-  const std::string& path() const noexcept { return path_; }
-
-  std::string operator/(const std::string& name) const {
-    return path_ + "/" + name;
-  }
-
-private:
-  std::string path_;
-};
+using sluice::test::temp_dir;
 
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream out{path, std::ios::binary | std::ios::trunc};
@@ -71,17 +48,7 @@ bool later(const timespec& x, const timespec& y) {
   return x.tv_sec != y.tv_sec ? x.tv_sec > y.tv_sec : x.tv_nsec > y.tv_nsec;
 }
 
-/// Polls `f` until it holds or ten seconds pass.
-template <class F>
-bool wait_until(F f) {
-  auto until = std::chrono::steady_clock::now() + 10s;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() >= until)
-      return f();
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using sluice::test::wait_until;
 
 /// Delivers a file the way producers should: written under a '_' name the
 /// scanner ignores, then renamed into place. Returns its path.

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/helpers.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -36,18 +38,7 @@ namespace {
 
 constexpr std::chrono::milliseconds deadline = 10s;
 
-/// Polls `f` until it holds or `timeout` passes. The short pause between
-/// polls only spaces them out; the result never depends on its length.
-template <class F>
-bool wait_until(F f, std::chrono::milliseconds timeout = deadline) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() >= until)
-      return f();
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using sluice::test::wait_until;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
