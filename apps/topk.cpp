@@ -38,27 +38,18 @@ std::vector<word_count> top(std::vector<word_count>&& xs, size_t k) {
 
 int main(int argc, char** argv) {
   using namespace std::chrono_literals;
-  std::string source;
-  std::string output;
+  sluice::apps::io_options io;
   int64_t k = 10;
   return sluice::run(
     argc, argv,
     [&](sluice::config& cfg) {
-      cfg.app_options()
-        .add(source, "source",
-             "input: socket://host:port, dir:///abs/path or gen://RATE")
-        .add(output, "output", "directory for DIR/<batch ms>/part-00000 files")
-        .add(k, "k", "how many words to list (10)");
+      io.add_to(cfg).add(k, "k", "how many words to list (10)");
     },
     [&](sluice::streaming_context& ssc) {
-      if (source.empty())
-        throw std::invalid_argument("--source=URI is required");
-      if (output.empty())
-        throw std::invalid_argument("--output=DIR is required");
+      auto lines = io.lines(ssc);
       if (k <= 0)
         throw std::invalid_argument("--k must be positive");
       auto n = static_cast<size_t>(k);
-      auto lines = sluice::apps::source_from_uri(ssc, source);
       lines.flat_map<std::string>(sluice::apps::split_words)
         .map([](std::string w) { return word_count{std::move(w), 1}; })
         .reduce_by_key_and_window(
@@ -69,7 +60,7 @@ int main(int argc, char** argv) {
         .map_partitions([n](std::vector<word_count>&& xs) { return top(std::move(xs), n); })
         .repartition(1)
         .map_partitions([n](std::vector<word_count>&& xs) { return top(std::move(xs), n); })
-        .save_as_text_files_in(output)
+        .save_as_text_files_in(io.output)
         .name("top-words");
     });
 }

@@ -18,25 +18,16 @@
 #include "apps/wordcount_graph.hpp"
 
 int main(int argc, char** argv) {
-  std::string source;
-  std::string output;
+  sluice::apps::io_options io;
   bool stateful = false;
   return sluice::run(
     argc, argv,
     [&](sluice::config& cfg) {
-      cfg.app_options()
-        .add(source, "source",
-             "input: socket://host:port, dir:///abs/path or gen://RATE")
-        .add(output, "output", "directory for DIR/<batch ms>/part-NNNNN files")
-        .add(stateful, "stateful",
-             "write running totals since the start (needs --checkpoint)");
+      io.add_to(cfg).add(stateful, "stateful",
+                         "write running totals since the start (needs --checkpoint)");
     },
     [&](sluice::streaming_context& ssc) {
-      if (source.empty())
-        throw std::invalid_argument("--source=URI is required");
-      if (output.empty())
-        throw std::invalid_argument("--output=DIR is required");
-      auto lines = sluice::apps::source_from_uri(ssc, source);
+      auto lines = io.lines(ssc);
       auto counts = sluice::apps::word_counts(lines);
       if (stateful)
         counts = counts
@@ -48,6 +39,6 @@ int main(int argc, char** argv) {
                        return std::optional<int64_t>{sum};
                      })
                    .name("running-totals");
-      counts.save_as_text_files_in(output).name("word-counts");
+      counts.save_as_text_files_in(io.output).name("word-counts");
     });
 }

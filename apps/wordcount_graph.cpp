@@ -4,6 +4,22 @@
 
 namespace sluice::apps {
 
+caf::config_option_adder io_options::add_to(config& cfg) {
+  auto adder = cfg.app_options();
+  adder.add(source, "source",
+            "input: socket://host:port, dir:///abs/path or gen://RATE")
+    .add(output, "output", "directory for DIR/<batch ms>/part-NNNNN files");
+  return adder;
+}
+
+dstream<std::string> io_options::lines(streaming_context& ssc) const {
+  if (source.empty())
+    throw std::invalid_argument("--source=URI is required");
+  if (output.empty())
+    throw std::invalid_argument("--output=DIR is required");
+  return source_from_uri(ssc, source);
+}
+
 dstream<std::string> source_from_uri(streaming_context& ssc,
                                      const std::string& uri) {
   auto bad = [&](const std::string& why) {

@@ -10,6 +10,19 @@
 
 namespace sluice::apps {
 
+/// The options of the word count apps: --source=URI and --output=DIR.
+struct io_options {
+  std::string source;
+  std::string output;
+
+  /// Declares both on `cfg`; returns the adder for the app's own options.
+  caf::config_option_adder add_to(config& cfg);
+
+  /// The input stream --source names; throws std::invalid_argument when an
+  /// option is missing or the URI is bad.
+  dstream<std::string> lines(streaming_context& ssc) const;
+};
+
 /// Builds the input stream a --source URI names: socket://host:port,
 /// dir:///abs/path or gen://RATE. Throws std::invalid_argument naming the
 /// URI and what is wrong with it.
