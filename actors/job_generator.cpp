@@ -46,7 +46,6 @@ void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
     return;
   }
   info.jobs = static_cast<uint32_t>(st.g->outputs().size());
-  ++st.batches_completed;
   if (info.failed_jobs == 0)
     SLUICE_INFO("generator", "batch " << info.batch_time << " ms: "
                                       << info.records << " records, scheduling delay "
@@ -80,10 +79,8 @@ void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
 
 /// Adds the inputs the driver finds itself: new files and queued batches.
 void add_driver_inputs(generator_ptr self, time_ms t,
-                       wire::JobSet::Builder& js,
                        std::vector<std::pair<uint32_t, std::vector<input_partition>>>& inputs) {
   auto& st = self->state;
-  (void) js;
   for (auto& n : st.g->nodes()) {
     if (n->kind() == node_kind::directory_input) {
       auto& dir = static_cast<directory_input_node&>(*n).dir();
@@ -141,7 +138,7 @@ void submit(generator_ptr self, time_ms t, const msg<wire::BlockAllocation>& all
   capnp::MallocMessageBuilder b;
   auto js = b.initRoot<wire::JobSet>();
   js.setBatchTime(t);
-  add_driver_inputs(self, t, js, inputs);
+  add_driver_inputs(self, t, inputs);
   auto list = js.initInputs(static_cast<unsigned>(inputs.size()));
   for (unsigned i = 0; i < inputs.size(); ++i) {
     list[i].setNode(inputs[i].first);

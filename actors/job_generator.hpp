@@ -56,7 +56,6 @@ struct job_generator_state {
   bool final_requested = false;
   time_ms final_batch = 0;
   caf::response_promise stopped;
-  uint64_t batches_completed = 0;
   time_ms remember = 0;               ///< keep inputs this long after a batch
   std::deque<time_ms> unreleased;     ///< completed batches whose inputs stay
 };

@@ -204,7 +204,6 @@ void start_jobs(scheduler_ptr self) {
     st.job_queue.pop_front();
     ++st.running_jobs;
     st.running_cache_job = j->second.cache;
-    j->second.started = true;
     if (auto* batch = batch_of(self, j->second)) {
       if (batch->started == 0)
         batch->started = st.clk->now();

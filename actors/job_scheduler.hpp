@@ -56,7 +56,6 @@ struct job_run {
   uint32_t output = 0;    ///< the output node, or the persisted node cached
   bool cache = false;     ///< caches a persisted node: runs alone, first
   std::vector<stage_run> stages;
-  bool started = false;
   bool failed = false;
 };
 

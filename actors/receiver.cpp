@@ -181,10 +181,6 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
       maybe_finish_stop(self);
       return caf::delegated<msg<wire::ReceiverStopped>>{};
     },
-    [self](const msg<wire::ReceiverEvent>& ev) {
-      // Forwarded reports from this receiver's own source thread.
-      self->send(self->state.tracker, ev);
-    },
   };
 }
 

@@ -39,7 +39,6 @@ void unplace(tracker_ptr self, uint32_t stream) {
     --w->second.receivers;
   s.node.clear();
   s.receiver = caf::actor{};
-  s.starting = false;
 }
 
 void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
@@ -47,7 +46,6 @@ void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
   auto& s = st.streams[stream];
   auto& w = st.workers[node];
   s.node = node;
-  s.starting = true;
   ++w.receivers;
   capnp::MallocMessageBuilder b;
   b.initRoot<wire::StartReceiver>().setStream(stream);
@@ -59,8 +57,7 @@ void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
         auto& s = self->state.streams[stream];
         if (s.node != node)
           return; // placed elsewhere meanwhile
-        s.starting = false;
-        if (!ev.caps.empty())
+              if (!ev.caps.empty())
           s.receiver = ev.caps[0];
         SLUICE_INFO("tracker", "receiver of stream " << stream << " runs on "
                                                      << node);
@@ -172,8 +169,7 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
                                                        << node);
           s.node.clear();
           s.receiver = caf::actor{};
-          s.starting = false;
-          lost_any = true;
+                  lost_any = true;
         }
       }
       if (lost_any)

@@ -28,8 +28,7 @@ struct tracked_worker {
 /// A receiver-based stream and where its receiver runs.
 struct tracked_stream {
   std::string node;   ///< empty while not placed
-  caf::actor receiver;
-  bool starting = false;
+  caf::actor receiver; ///< set once the worker confirmed the start
 };
 
 /// State of the ReceiverTracker (driver).

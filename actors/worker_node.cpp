@@ -149,7 +149,6 @@ caf::behavior worker_node(worker_ptr self, std::string node, graph* g,
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     if (dm.source == st.driver.address()) {
-      st.registered = false;
       st.driver = caf::actor{};
       if (!st.driver_endpoint) {
         shut_down(self, dm.reason);
@@ -198,7 +197,6 @@ caf::behavior worker_node(worker_ptr self, std::string node, graph* g,
         shut_down(self, make_error(errc::graph_mismatch, reason));
         return;
       }
-      st.registered = true;
       SLUICE_INFO("worker", st.node << ": registered with the driver ("
                                     << st.settings.executor_cores
                                     << " task slots)");

@@ -38,7 +38,6 @@ struct worker_node_state {
   caf::actor block_manager;
   caf::actor task_executor;
   std::map<uint32_t, caf::actor> receivers;
-  bool registered = false;
   uint64_t connect_failures = 0;
   uint64_t receiver_starts = 0;
 };

@@ -174,12 +174,8 @@ caf::error config::parse_args(int argc, char** argv) {
     if (auto err = bind_group(custom_options_, "sluice", *grp))
       return err;
   // After bind_group: content never saw these, and the command line wins.
-  for (auto& name : false_flags) {
-    if (name == "sluice.stop-gracefully-on-shutdown")
-      stop_gracefully_on_shutdown_ = false;
-    else if (name == "sluice.wal.enable")
-      wal_enable_ = false;
-  }
+  for (auto& name : false_flags)
+    custom_options_.cli_long_name_lookup(name)->store(caf::config_value{false});
   return validate();
 }
 

@@ -173,12 +173,8 @@ public:
   /// the planner from their inputs (inputs) or their configuration (shuffles).
   virtual uint32_t partitions(const partition_counts& counts) const;
 
-  /// Calls `f(leaf, leaf_partition)` for each leaf partition that partition
-  /// `p` of this node reads. Driver and workers route identically.
-  template <class F>
-  void route(uint32_t p, const partition_counts& counts, F&& f) const;
-
-  /// For union nodes: which parent serves partition `p`, and its partition.
+  /// For union nodes: which parent serves partition `p`, and its partition
+  /// (the planner and union_node::compute route through it alike).
   std::pair<uint32_t, uint32_t> union_branch(uint32_t p,
                                              const partition_counts& counts) const;
 
@@ -196,20 +192,6 @@ private:
   std::string id_;
   std::vector<node_base*> parents_;
 };
-
-template <class F>
-void node_base::route(uint32_t p, const partition_counts& counts, F&& f) const {
-  if (is_leaf()) {
-    f(index_, p);
-    return;
-  }
-  if (kind_ == node_kind::union_) {
-    auto [branch, q] = union_branch(p, counts);
-    parents_[branch]->route(q, counts, f);
-    return;
-  }
-  parents_.front()->route(p, counts, f);
-}
 
 /// Computes partitions of a node of record type T inside a task.
 template <class T>

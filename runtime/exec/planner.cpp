@@ -89,8 +89,7 @@ partition_counts count_partitions(const graph& g, const batch_inputs& inputs,
 
 namespace {
 
-std::vector<stage_plan> plan_stages(const graph& g, const node_base& out,
-                                    task_action action) {
+std::vector<stage_plan> plan_stages(const node_base& out, task_action action) {
   std::vector<stage_plan> stages;
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> stage_of_shuffle;
   // Returns the stages the stage computing `n` must wait for.
@@ -139,18 +138,17 @@ std::vector<stage_plan> plan_stages(const graph& g, const node_base& out,
   last.parents = deps(&out);
   last.id = static_cast<uint32_t>(stages.size());
   stages.push_back(last);
-  (void) g;
   return stages;
 }
 
 } // namespace
 
-std::vector<stage_plan> plan_job(const graph& g, const node_base& out) {
-  return plan_stages(g, out, task_action::output);
+std::vector<stage_plan> plan_job(const graph&, const node_base& out) {
+  return plan_stages(out, task_action::output);
 }
 
-std::vector<stage_plan> plan_cache_job(const graph& g, const node_base& n) {
-  return plan_stages(g, n, task_action::cache);
+std::vector<stage_plan> plan_cache_job(const graph&, const node_base& n) {
+  return plan_stages(n, task_action::cache);
 }
 
 void map_output_registry::add(uint32_t shuffle, uint32_t side,
