@@ -1,0 +1,10 @@
+#pragma once
+
+// Checkpoint files: everything a driver needs to write and recover them.
+// See runtime/checkpoint/README.md and docs/checkpoint_format.md.
+
+#include "runtime/checkpoint/atomic_file.hpp"
+#include "runtime/checkpoint/checkpoint_dir.hpp"
+#include "runtime/checkpoint/crc.hpp"
+#include "runtime/checkpoint/metadata.hpp"
+#include "runtime/checkpoint/state_file.hpp"
