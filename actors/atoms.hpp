@@ -18,5 +18,9 @@ using stop_receivers_atom = caf::atom_constant<caf::atom("stoprecv")>;
 using shutdown_workers_atom = caf::atom_constant<caf::atom("shutwork")>;
 using task_done_atom = caf::atom_constant<caf::atom("taskdone")>;
 using source_event_atom = caf::atom_constant<caf::atom("srcevent")>;
+using wal_append_atom = caf::atom_constant<caf::atom("walappend")>;
+using set_tracker_atom = caf::atom_constant<caf::atom("settracker")>;
+using resend_atom = caf::atom_constant<caf::atom("resend")>;
+using state_checkpointed_atom = caf::atom_constant<caf::atom("stateckpt")>;
 
 } // namespace sluice

@@ -5,6 +5,10 @@
 #include "runtime/exec/planner.hpp"
 #include "runtime/log.hpp"
 #include "runtime/nodes/input_nodes.hpp"
+#include "runtime/recovery/paths.hpp"
+
+#include <filesystem>
+#include <limits>
 
 namespace sluice {
 
@@ -23,15 +27,123 @@ void generate_next(generator_ptr self);
 void maybe_finish_stop(generator_ptr self) {
   auto& st = self->state;
   if (st.stopping && st.final_batch != 0 && st.last_generated >= st.final_batch
-      && !st.generating && st.in_flight.empty() && st.due.empty()) {
+      && !st.generating && st.in_flight.empty() && st.recomputing.empty()
+      && st.due.empty()) {
     st.stopped.deliver(true);
     st.stopping = false;
   }
 }
 
+/// The newest batch time up to which every batch completed.
+time_ms completed_upto(generator_ptr self) {
+  auto& st = self->state;
+  auto upto = st.max_completed;
+  if (!st.in_flight.empty())
+    upto = std::min(upto, *st.in_flight.begin() - st.interval);
+  return upto;
+}
+
+/// Writes a metadata checkpoint (DESIGN.md §6) for batch `t`.
+void write_checkpoint(generator_ptr self, time_ms t) {
+  auto& st = self->state;
+  if (!st.checkpoints)
+    return;
+  checkpoint_metadata m;
+  m.checkpoint_time_ms = t;
+  m.batch_interval_ms = st.interval;
+  m.graph_fingerprint = st.g->fingerprint();
+  for (auto& n : st.g->nodes())
+    m.operators.push_back(checkpoint_operator{
+      n->id(), n->op(), n->slide(), n->window_length(), n->stateful(),
+      n->stateful() ? n->checkpoint_interval() : 0});
+  m.last_completed_ms = completed_upto(self);
+  m.last_generated_ms = st.last_generated;
+  m.pending_ms.assign(st.in_flight.begin(), st.in_flight.end());
+  auto next = m.last_completed_ms < 0 ? st.first_batch
+                                      : m.last_completed_ms + st.interval;
+  m.recovery_horizon_ms = recovery_horizon(*st.g, next, st.first_batch,
+                                           st.state_times);
+  for (auto& [node, ref] : st.states)
+    m.states.push_back(ref);
+  for (auto& [node, scanner] : st.scanners) {
+    auto& seen = scanner.seen();
+    m.directories.push_back(directory_position{
+      st.g->at(node)->id(), std::vector<std::string>(seen.begin(), seen.end())});
+  }
+  m.config = {{"first-batch-ms", std::to_string(st.first_batch)},
+              {"batch-interval-ms", std::to_string(st.interval)}};
+  m.written_at_ms = system_clock{}.now();
+  if (auto err = st.checkpoints->write(m)) {
+    // The previous checkpoints stay valid, so recovery still works, from
+    // further back; say so once per streak, not every batch.
+    if (st.checkpoint_failures++ % 20 == 0)
+      SLUICE_ERROR("generator", "metadata checkpoint of batch "
+                                  << t << " ms not written: " << describe(err));
+    return;
+  }
+  st.checkpoint_failures = 0;
+  st.horizons.push_back(m.recovery_horizon_ms);
+  while (st.horizons.size() > 10)
+    st.horizons.pop_front();
+}
+
+/// Deletes what no kept checkpoint can make a recovery read: old driver
+/// log segments and receiver WAL segments.
+void clean_logs(generator_ptr self, time_ms keep_from) {
+  auto& st = self->state;
+  auto threshold = keep_from - st.interval;
+  if (auto n = st.log->delete_older_than(threshold); !n)
+    SLUICE_WARN("generator", "driver log cleanup: " << describe(n.error()));
+  if (!st.settings.wal_enable)
+    return;
+  for (auto& n : st.g->nodes()) {
+    if (n->kind() != node_kind::receiver_input)
+      continue;
+    auto root = receiver_wal_root(st.settings.checkpoint_dir, n->index());
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator{root, ec}) {
+      if (!e.is_directory())
+        continue;
+      if (auto n = wal::delete_older_than(e.path().string(), threshold); !n)
+        SLUICE_WARN("generator", "receiver WAL cleanup: " << describe(n.error()));
+    }
+  }
+}
+
+/// Releases the inputs of completed batches that remember() no longer
+/// covers and no recovery can re-run.
+void release_inputs(generator_ptr self, time_ms completed) {
+  auto& st = self->state;
+  auto keep_from = std::numeric_limits<time_ms>::max();
+  if (st.checkpoints)
+    keep_from = st.horizons.empty()
+                  ? st.first_batch
+                  : *std::min_element(st.horizons.begin(), st.horizons.end());
+  bool released = false;
+  while (!st.unreleased.empty() && st.unreleased.front() <= completed - st.remember
+         && st.unreleased.front() < keep_from) {
+    auto t = st.unreleased.front();
+    st.unreleased.pop_front();
+    if (st.log)
+      if (auto err = st.log->batch_cleaned(st.clk->now(), t))
+        SLUICE_WARN("generator", "cannot log the cleanup of batch "
+                                   << t << " ms: " << describe(err));
+    capnp::MallocMessageBuilder b;
+    b.initRoot<wire::ReleaseBatch>().setBatchTime(t);
+    self->send(st.tracker, make_msg<wire::ReleaseBatch>(b));
+    for (auto& n : st.g->nodes())
+      if (n->kind() == node_kind::queue_input)
+        st.driver_store->erase({queue_block_id(n->index(), t)});
+    released = true;
+  }
+  if (released && st.log)
+    clean_logs(self, keep_from);
+}
+
 void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
   auto& st = self->state;
   batch_info info;
+  std::vector<state_checkpoint_ref> written;
   if (auto err = read_msg(m, [&](wire::BatchCompleted::Reader r) {
         info.batch_time = r.getBatchTime();
         info.records = r.getRecords();
@@ -41,45 +153,52 @@ void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
         info.finished = r.getFinishedMs();
         info.failed_jobs = r.getFailedJobs();
         info.error = r.getError();
+        for (auto x : r.getStates()) {
+          auto* n = st.g->at(x.getNode());
+          if (n != nullptr)
+            st.states[x.getNode()] = state_checkpoint_ref{
+              n->id(), x.getBatchTime(), x.getFile(), x.getPartitions()};
+          st.state_times[x.getNode()] = x.getBatchTime();
+        }
       })) {
     SLUICE_ERROR("generator", describe(err));
     return;
   }
   info.jobs = static_cast<uint32_t>(st.g->outputs().size());
-  if (info.failed_jobs == 0)
-    SLUICE_INFO("generator", "batch " << info.batch_time << " ms: "
-                                      << info.records << " records, scheduling delay "
-                                      << info.scheduling_delay() << " ms, processing time "
-                                      << info.processing_time() << " ms, total delay "
-                                      << info.total_delay() << " ms");
-  else
-    SLUICE_ERROR("generator", "batch " << info.batch_time << " ms: "
-                                       << info.records << " records, "
-                                       << info.failed_jobs << " of " << info.jobs
-                                       << " jobs failed (" << info.error
-                                       << "), processing time "
-                                       << info.processing_time() << " ms");
-  st.listeners->batch_completed(info);
-  // A batch's input blocks go once remember() no longer covers them.
-  st.unreleased.push_back(info.batch_time);
-  while (!st.unreleased.empty()
-         && st.unreleased.front() <= info.batch_time - st.remember) {
-    auto t = st.unreleased.front();
-    st.unreleased.pop_front();
-    capnp::MallocMessageBuilder b;
-    b.initRoot<wire::ReleaseBatch>().setBatchTime(t);
-    self->send(st.tracker, make_msg<wire::ReleaseBatch>(b));
-    for (auto& n : st.g->nodes())
-      if (n->kind() == node_kind::queue_input)
-        st.driver_store->erase({queue_block_id(n->index(), t)});
+  if (auto i = st.recomputing.find(info.batch_time); i != st.recomputing.end()) {
+    st.recomputing.erase(i);
+    if (info.failed_jobs == 0)
+      SLUICE_INFO("generator", "recovery: state of batch " << info.batch_time
+                                                           << " ms recomputed");
+    else
+      SLUICE_ERROR("generator", "recovery: recomputing batch "
+                                  << info.batch_time << " ms failed: " << info.error);
+  } else {
+    if (info.failed_jobs == 0)
+      SLUICE_INFO("generator", "batch " << info.batch_time << " ms: "
+                                        << info.records << " records, scheduling delay "
+                                        << info.scheduling_delay() << " ms, processing time "
+                                        << info.processing_time() << " ms, total delay "
+                                        << info.total_delay() << " ms");
+    else
+      SLUICE_ERROR("generator", "batch " << info.batch_time << " ms: "
+                                         << info.records << " records, "
+                                         << info.failed_jobs << " of " << info.jobs
+                                         << " jobs failed (" << info.error
+                                         << "), processing time "
+                                         << info.processing_time() << " ms");
+    st.listeners->batch_completed(info);
+    st.max_completed = std::max(st.max_completed, info.batch_time);
   }
   st.in_flight.erase(info.batch_time);
+  st.unreleased.push_back(info.batch_time);
+  write_checkpoint(self, info.batch_time);
+  release_inputs(self, info.batch_time);
   maybe_finish_stop(self);
 }
 
 /// Adds the inputs the driver finds itself: new files and queued batches.
-void add_driver_inputs(generator_ptr self, time_ms t,
-                       std::vector<std::pair<uint32_t, std::vector<input_partition>>>& inputs) {
+void add_driver_inputs(generator_ptr self, time_ms t, batch_inputs& inputs) {
   auto& st = self->state;
   for (auto& n : st.g->nodes()) {
     if (n->kind() == node_kind::directory_input) {
@@ -99,7 +218,7 @@ void add_driver_inputs(generator_ptr self, time_ms t,
         p.file = f;
         parts.push_back(std::move(p));
       }
-      inputs.emplace_back(n->index(), std::move(parts));
+      inputs[n->index()] = std::move(parts);
     } else if (n->kind() == node_kind::queue_input) {
       auto* q = dynamic_cast<queue_input_base*>(n.get());
       std::vector<input_partition> parts;
@@ -113,54 +232,118 @@ void add_driver_inputs(generator_ptr self, time_ms t,
         st.driver_store->put(p.block.id, stored_block{block->first, block->second});
         parts.push_back(std::move(p));
       }
-      inputs.emplace_back(n->index(), std::move(parts));
+      inputs[n->index()] = std::move(parts);
     }
   }
 }
 
-void submit(generator_ptr self, time_ms t, const msg<wire::BlockAllocation>& alloc) {
+/// Hands batch `t` to the scheduler.
+void send_jobset(generator_ptr self, time_ms t, const batch_inputs& inputs,
+                 bool recompute) {
   auto& st = self->state;
-  std::vector<std::pair<uint32_t, std::vector<input_partition>>> inputs;
-  auto err = read_msg(alloc, [&](wire::BlockAllocation::Reader r) {
-    for (auto s : r.getStreams()) {
-      std::vector<input_partition> parts;
-      for (auto ref : s.getBlocks()) {
-        input_partition p;
-        p.block = decode(ref);
-        p.records = p.block.records;
-        parts.push_back(std::move(p));
-      }
-      inputs.emplace_back(s.getStream(), std::move(parts));
-    }
-  });
-  if (err)
-    SLUICE_ERROR("generator", "batch " << t << " ms: " << describe(err));
   capnp::MallocMessageBuilder b;
   auto js = b.initRoot<wire::JobSet>();
   js.setBatchTime(t);
-  add_driver_inputs(self, t, inputs);
-  auto list = js.initInputs(static_cast<unsigned>(inputs.size()));
-  for (unsigned i = 0; i < inputs.size(); ++i) {
-    list[i].setNode(inputs[i].first);
-    auto parts = list[i].initPartitions(static_cast<unsigned>(inputs[i].second.size()));
-    for (unsigned j = 0; j < inputs[i].second.size(); ++j) {
-      auto& p = inputs[i].second[j];
-      parts[j].setRecords(p.records);
-      if (p.is_file)
-        parts[j].setFile(p.file);
-      else
-        encode(p.block, parts[j].initBlock());
-    }
-  }
-  st.in_flight.insert(t);
+  js.setRecompute(recompute);
+  encode_inputs(inputs, js.initInputs(static_cast<unsigned>(inputs.size())));
+  if (recompute)
+    st.recomputing.insert(t);
+  else
+    st.in_flight.insert(t);
   self->request(st.scheduler, caf::infinite, make_msg<wire::JobSet>(b))
     .then([self](const msg<wire::BatchCompleted>& done) { batch_completed(self, done); },
           [self, t](caf::error& err) {
             SLUICE_ERROR("generator", "batch " << t << " ms was not run: "
                                                << describe(err));
             self->state.in_flight.erase(t);
+            self->state.recomputing.erase(t);
             maybe_finish_stop(self);
           });
+}
+
+void submit(generator_ptr self, time_ms t, const msg<wire::BlockAllocation>& alloc) {
+  auto& st = self->state;
+  batch_inputs inputs;
+  auto err = read_msg(alloc, [&](wire::BlockAllocation::Reader r) {
+    for (auto s : r.getStreams()) {
+      auto& parts = inputs[s.getStream()];
+      for (auto ref : s.getBlocks()) {
+        input_partition p;
+        p.block = decode(ref);
+        p.records = p.block.records;
+        parts.push_back(std::move(p));
+      }
+    }
+  });
+  if (err)
+    SLUICE_ERROR("generator", "batch " << t << " ms: " << describe(err));
+  add_driver_inputs(self, t, inputs);
+  if (st.first_batch < 0)
+    st.first_batch = t;
+  // Logged before the batch runs: a restarted driver re-runs it with
+  // exactly these inputs.
+  if (st.log)
+    if (auto err = st.log->batch_allocated(st.clk->now(), t, inputs))
+      SLUICE_ERROR("generator", "cannot log the inputs of batch "
+                                  << t << " ms (" << describe(err)
+                                  << "): it runs, but a driver restart "
+                                     "could not re-run it");
+  send_jobset(self, t, inputs, false);
+  write_checkpoint(self, t);
+}
+
+/// Starts a restarted driver: re-runs what the plan names, then resumes.
+void recover(generator_ptr self) {
+  auto& st = self->state;
+  auto& plan = *st.plan;
+  for (auto& pos : plan.meta.directories)
+    for (auto& n : st.g->nodes())
+      if (n->id() == pos.node_id && n->kind() == node_kind::directory_input) {
+        auto& dir = static_cast<directory_input_node&>(*n).dir();
+        st.scanners.emplace(n->index(), directory_scanner{dir})
+          .first->second.mark_seen(pos.seen);
+      }
+  for (auto& [key, value] : plan.meta.config)
+    if (key == "first-batch-ms")
+      st.first_batch = std::stoll(value);
+  for (auto& ref : plan.meta.states)
+    for (auto& n : st.g->nodes())
+      if (n->id() == ref.node_id) {
+        st.states[n->index()] = ref;
+        st.state_times[n->index()] = ref.batch_ms;
+      }
+  auto inputs_of = [&](time_ms t) {
+    auto inputs = plan.log.allocations.at(t);
+    for (auto& [node, parts] : inputs) {
+      auto* n = st.g->at(node);
+      if (n != nullptr && n->kind() == node_kind::queue_input && !parts.empty()) {
+        SLUICE_WARN("generator", "recovery: the queued data of " << n->id()
+                                   << " for batch " << t
+                                   << " ms died with the driver (queue streams "
+                                      "are not recoverable)");
+        parts.clear();
+      }
+      if (n != nullptr && n->kind() == node_kind::directory_input) {
+        auto& dir = static_cast<directory_input_node&>(*n).dir();
+        std::vector<std::string> files;
+        for (auto& p : parts)
+          files.push_back(p.file);
+        st.scanners.emplace(node, directory_scanner{dir}).first->second.mark_seen(files);
+      }
+    }
+    if (st.first_batch < 0 || t < st.first_batch)
+      st.first_batch = t;
+    return inputs;
+  };
+  for (auto t : plan.recompute)
+    send_jobset(self, t, inputs_of(t), true);
+  for (auto t : plan.rerun)
+    send_jobset(self, t, inputs_of(t), false);
+  SLUICE_INFO("generator", "recovered from " << plan.checkpoint_file << ": "
+                                             << plan.recompute.size()
+                                             << " batches recomputed for state, "
+                                             << plan.rerun.size()
+                                             << " pending batches re-run");
 }
 
 void generate(generator_ptr self, time_ms t) {
@@ -215,7 +398,8 @@ caf::behavior job_generator(generator_ptr self, graph* g, run_settings settings,
                             std::shared_ptr<listener_bus> listeners,
                             std::shared_ptr<block_store> driver_store,
                             caf::actor tracker, caf::actor scheduler,
-                            time_ms remember) {
+                            time_ms remember, std::shared_ptr<driver_log> log,
+                            std::shared_ptr<const recovery_plan> plan) {
   auto& st = self->state;
   st.g = g;
   st.settings = std::move(settings);
@@ -226,11 +410,21 @@ caf::behavior job_generator(generator_ptr self, graph* g, run_settings settings,
   st.scheduler = std::move(scheduler);
   st.interval = st.settings.batch_interval.count();
   st.remember = remember;
+  st.log = std::move(log);
+  st.plan = std::move(plan);
+  if (!st.settings.checkpoint_dir.empty())
+    st.checkpoints = std::make_unique<checkpoint_dir>(st.settings.checkpoint_dir);
   return {
     [self](start_atom) {
       auto& st = self->state;
       // Batch times are multiples of the interval; the first is the next one.
       auto first = (st.clk->now() / st.interval + 1) * st.interval;
+      if (st.plan) {
+        recover(self);
+        // The batches that fell due while the driver was down come next.
+        if (st.plan->last_generated >= 0)
+          first = st.plan->last_generated + st.interval;
+      }
       st.last_generated = first - st.interval;
       SLUICE_INFO("generator", "first batch at " << first << " ms, every "
                                                  << st.interval << " ms");

@@ -17,6 +17,9 @@
 #include "runtime/config.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/listener.hpp"
+#include "runtime/checkpoint/checkpoint.hpp"
+#include "runtime/recovery/driver_log.hpp"
+#include "runtime/recovery/recovery_plan.hpp"
 #include "runtime/sources/directory_scanner.hpp"
 
 namespace sluice {
@@ -36,6 +39,14 @@ namespace sluice {
 /// batch (at the next batch time) with everything they delivered, and
 /// answers once every generated batch completed; otherwise it stops
 /// generating and answers at once.
+/// With a checkpoint directory (docs/recovery.md): every batch's inputs are
+/// logged to the driver log before its JobSet goes out; a metadata
+/// checkpoint is written after each batch is generated and after it
+/// completes; a batch's inputs are released (and the logs cleaned) only
+/// once no kept checkpoint could make a recovery re-run it. After a restart
+/// it first re-runs what the recovery plan names, in time order: batches
+/// recomputed for their state only, then the batches that were pending, then
+/// the batches that fell due while the driver was down.
 /// Lifetime: spawned by the driver's streaming_context.
 struct job_generator_state {
   static const char* name;
@@ -52,12 +63,23 @@ struct job_generator_state {
   std::deque<time_ms> due;
   bool generating = false;
   std::set<time_ms> in_flight;
+  std::set<time_ms> recomputing;       ///< recovery batches (state only)
   bool stopping = false;
   bool final_requested = false;
   time_ms final_batch = 0;
   caf::response_promise stopped;
   time_ms remember = 0;               ///< keep inputs this long after a batch
   std::deque<time_ms> unreleased;     ///< completed batches whose inputs stay
+  // -- durability (with a checkpoint directory) ------------------------------
+  std::shared_ptr<driver_log> log;
+  std::unique_ptr<checkpoint_dir> checkpoints;
+  std::shared_ptr<const recovery_plan> plan;
+  time_ms first_batch = -1;
+  time_ms max_completed = -1;
+  std::map<uint32_t, state_checkpoint_ref> states;   ///< newest per node
+  std::map<uint32_t, time_ms> state_times;
+  std::deque<time_ms> horizons;       ///< of the metadata checkpoints kept
+  size_t checkpoint_failures = 0;
 };
 
 caf::behavior job_generator(caf::stateful_actor<job_generator_state>* self,
@@ -66,6 +88,7 @@ caf::behavior job_generator(caf::stateful_actor<job_generator_state>* self,
                             std::shared_ptr<listener_bus> listeners,
                             std::shared_ptr<block_store> driver_store,
                             caf::actor tracker, caf::actor scheduler,
-                            time_ms remember);
+                            time_ms remember, std::shared_ptr<driver_log> log,
+                            std::shared_ptr<const recovery_plan> plan);
 
 } // namespace sluice

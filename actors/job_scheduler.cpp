@@ -28,7 +28,8 @@ void expire_cache(scheduler_ptr self, time_ms t) {
   auto& st = self->state;
   std::map<std::string, std::vector<std::string>> by_node;
   for (auto* n : st.g->persisted())
-    for (auto& ref : st.cache.expire(n->index(), t - n->retention()))
+    if (st.checkpointing.count(n->index()) == 0) // read by the checkpointer
+      for (auto& ref : st.cache.expire(n->index(), t - n->retention()))
       for (auto& loc : ref.locations)
         by_node[loc].push_back(ref.id);
   for (auto& [node, ids] : by_node) {
@@ -43,15 +44,9 @@ void expire_cache(scheduler_ptr self, time_ms t) {
   }
 }
 
-void complete_batch(scheduler_ptr self, batch_run& batch) {
+void deliver_batch(scheduler_ptr self, batch_run& batch,
+                   const std::vector<uint32_t>& checkpointed) {
   auto& st = self->state;
-  expire_cache(self, batch.time);
-  // Shuffle output of this batch is no longer needed by anyone.
-  for (auto& [node, bm] : st.block_managers) {
-    capnp::MallocMessageBuilder b;
-    b.initRoot<wire::DropBlocks>().initPrefixes(1).set(0, shuffle_prefix(batch.time));
-    self->send(bm, make_msg<wire::DropBlocks>(b));
-  }
   uint64_t records = batch.block_records;
   for (auto& [leaf, n] : batch.file_records)
     records += n;
@@ -65,8 +60,70 @@ void complete_batch(scheduler_ptr self, batch_run& batch) {
   done.setFailedJobs(batch.failed_jobs);
   done.setError(batch.error);
   done.setBytes(batch.block_bytes);
+  std::vector<const state_checkpoint_job*> written;
+  for (auto& job : batch.checkpoints)
+    if (std::find(checkpointed.begin(), checkpointed.end(), job.node)
+        != checkpointed.end())
+      written.push_back(&job);
+  auto list = done.initStates(static_cast<unsigned>(written.size()));
+  for (unsigned i = 0; i < written.size(); ++i) {
+    list[i].setNode(written[i]->node);
+    list[i].setBatchTime(written[i]->batch);
+    list[i].setFile(written[i]->path);
+    list[i].setPartitions(static_cast<uint32_t>(written[i]->partitions.size()));
+  }
   batch.done.deliver(make_msg<wire::BatchCompleted>(b));
   st.batches.erase(batch.time);
+}
+
+/// The data checkpoints batch `batch` owes: stateful nodes at a multiple of
+/// their checkpoint interval whose every partition was cached.
+std::vector<state_checkpoint_job> due_checkpoints(scheduler_ptr self,
+                                                  const batch_run& batch) {
+  auto& st = self->state;
+  std::vector<state_checkpoint_job> jobs;
+  if (st.settings.checkpoint_dir.empty() || batch.failed_jobs > 0)
+    return jobs;
+  checkpoint_dir dir{st.settings.checkpoint_dir};
+  for (auto& n : st.g->nodes()) {
+    auto t = batch.time;
+    if (!n->stateful() || !n->due(t) || t % n->checkpoint_interval() != 0)
+      continue;
+    auto* parts = st.cache.at(n->index(), t);
+    if (parts == nullptr)
+      continue;
+    if (std::any_of(parts->begin(), parts->end(),
+                    [](const block_ref& r) { return r.id.empty(); }))
+      continue;
+    state_checkpoint_job job;
+    job.node = n->index();
+    job.node_id = n->id();
+    job.batch = t;
+    job.path = dir.state_path(n->id(), t);
+    job.partitions = *parts;
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+void complete_batch(scheduler_ptr self, batch_run& batch) {
+  auto& st = self->state;
+  batch.checkpoints = due_checkpoints(self, batch);
+  for (auto& job : batch.checkpoints)
+    st.checkpointing.insert(job.node);
+  expire_cache(self, batch.time);
+  // Shuffle output of this batch is no longer needed by anyone.
+  for (auto& [node, bm] : st.block_managers) {
+    capnp::MallocMessageBuilder b;
+    b.initRoot<wire::DropBlocks>().initPrefixes(1).set(0, shuffle_prefix(batch.time));
+    self->send(bm, make_msg<wire::DropBlocks>(b));
+  }
+  if (batch.checkpoints.empty()) {
+    deliver_batch(self, batch, {});
+    return;
+  }
+  self->spawn<caf::detached>(state_checkpointer, caf::actor_cast<caf::actor>(self),
+                             st.block_managers, batch.checkpoints);
 }
 
 void end_job(scheduler_ptr self, job_run& job) {
@@ -404,7 +461,7 @@ void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
                              t.node);
     if (stage.plan.action == task_action::cache)
       for (auto& o : outputs) {
-        block_ref ref{o.id, o.records, o.bytes, {t.node}};
+        block_ref ref{o.id, o.records, o.bytes, {t.node}, {}};
         if (!o.replica.empty())
           ref.locations.push_back(o.replica);
         st.cache.set(stage.plan.target, batch->time, o.bucket, std::move(ref));
@@ -441,40 +498,36 @@ void worker_lost(scheduler_ptr self, const std::string& node) {
                                                           << node << " is lost");
 }
 
-batch_inputs decode_inputs(wire::JobSet::Reader r, uint64_t& block_records,
-                           uint64_t& block_bytes) {
-  batch_inputs inputs;
-  for (auto in : r.getInputs()) {
-    auto& parts = inputs[in.getNode()];
-    for (auto p : in.getPartitions()) {
-      input_partition ip;
-      ip.records = p.getRecords();
-      if (p.isFile()) {
-        ip.is_file = true;
-        ip.file = p.getFile();
-      } else {
-        ip.block = decode(p.getBlock());
-        block_records += ip.records;
-        block_bytes += ip.block.bytes;
-      }
-      parts.push_back(std::move(ip));
-    }
-  }
-  return inputs;
-}
-
 } // namespace
 
 caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
                             std::shared_ptr<clock> clk,
-                            caf::actor driver_block_manager) {
+                            caf::actor driver_block_manager,
+                            std::shared_ptr<const recovery_plan> plan) {
   auto& st = self->state;
   st.g = g;
   st.settings = std::move(settings);
   st.clk = std::move(clk);
+  st.plan = std::move(plan);
   if (driver_block_manager)
     st.block_managers.emplace("driver", std::move(driver_block_manager));
+  if (st.plan)
+    for (auto& s : st.plan->states) {
+      st.cache.begin(s.node, s.batch, static_cast<uint32_t>(s.partitions.size()));
+      for (uint32_t p = 0; p < s.partitions.size(); ++p)
+        st.cache.set(s.node, s.batch, p, s.partitions[p]);
+      st.restored[s.node] = s.batch;
+    }
   return {
+    [self](state_checkpointed_atom, time_ms t, std::vector<uint32_t>& written) {
+      auto& st = self->state;
+      auto i = st.batches.find(t);
+      if (i == st.batches.end())
+        return;
+      for (auto& job : i->second.checkpoints)
+        st.checkpointing.erase(job.node);
+      deliver_batch(self, i->second, written);
+    },
     [self](const msg<wire::WorkerChange>& m) {
       auto& st = self->state;
       std::string node;
@@ -502,8 +555,14 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
       batch_run batch;
       if (auto err = read_msg(m, [&](wire::JobSet::Reader r) {
             batch.time = r.getBatchTime();
-            batch.inputs = decode_inputs(r, batch.block_records,
-                                         batch.block_bytes);
+            batch.inputs = decode_inputs(r.getInputs());
+            batch.recompute = r.getRecompute();
+            for (auto& [node, parts] : batch.inputs)
+              for (auto& p : parts)
+                if (!p.is_file) {
+                  batch.block_records += p.records;
+                  batch.block_bytes += p.block.bytes;
+                }
           }))
         return err;
       if (st.batches.count(batch.time) > 0)
@@ -516,12 +575,15 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
       // Persisted nodes first (each alone, in topological order), then the
       // outputs due in this batch.
       std::vector<std::pair<node_base*, bool>> targets;
-      for (auto* n : st.g->persisted())
-        if (n->due(t))
+      for (auto* n : st.g->persisted()) {
+        auto r = st.restored.find(n->index());
+        if (n->due(t) && (r == st.restored.end() || t > r->second))
           targets.emplace_back(n, true);
-      for (auto* out : st.g->outputs())
-        if (out->due(t))
-          targets.emplace_back(out, false);
+      }
+      if (!batch.recompute)
+        for (auto* out : st.g->outputs())
+          if (out->due(t))
+            targets.emplace_back(out, false);
       batch.jobs = batch.jobs_left = static_cast<uint32_t>(targets.size());
       auto& stored = st.batches.emplace(t, std::move(batch)).first->second;
       if (targets.empty()) {

@@ -17,6 +17,8 @@
 #include "runtime/config.hpp"
 #include "runtime/exec/planner.hpp"
 #include "runtime/graph.hpp"
+#include "runtime/recovery/recovery_plan.hpp"
+#include "actors/state_checkpointer.hpp"
 
 namespace sluice {
 
@@ -74,6 +76,8 @@ struct batch_run {
   std::string error;
   time_ms submitted = 0;
   time_ms started = 0;
+  bool recompute = false; ///< recovery: cache jobs only, no outputs
+  std::vector<state_checkpoint_job> checkpoints; ///< being written
   caf::response_promise done;
 };
 
@@ -91,6 +95,12 @@ struct batch_run {
 /// and the cause. WorkerChange adds or removes executors; the tasks of a lost
 /// worker are retried elsewhere. Map outputs of a batch are shared by its
 /// jobs and dropped from every BlockManager once the batch completed.
+/// With a checkpoint directory, a batch at which a stateful node reaches its
+/// checkpoint interval completes only after that node's state partitions
+/// are written to a data checkpoint (BatchCompleted lists them), so a
+/// metadata checkpoint never names state that is not on disk. A recompute
+/// JobSet (recovery) runs only the cache jobs, skipping state that was
+/// restored from a data checkpoint.
 /// Lifetime: spawned by the driver's streaming_context.
 struct job_scheduler_state {
   static const char* name;
@@ -107,11 +117,17 @@ struct job_scheduler_state {
   cache_registry cache;             ///< persisted nodes' partitions by batch
   std::deque<std::pair<uint64_t, std::pair<uint32_t, uint32_t>>> pending; ///< (job, (stage, partition))
   uint64_t next_job = 1;
+  /// Stateful nodes restored from a data checkpoint, and its batch: their
+  /// state at or before it is never recomputed.
+  std::map<uint32_t, time_ms> restored;
+  std::set<uint32_t> checkpointing; ///< nodes whose state is being written
+  std::shared_ptr<const recovery_plan> plan;
 };
 
 caf::behavior job_scheduler(caf::stateful_actor<job_scheduler_state>* self,
                             graph* g, run_settings settings,
                             std::shared_ptr<clock> clk,
-                            caf::actor driver_block_manager);
+                            caf::actor driver_block_manager,
+                            std::shared_ptr<const recovery_plan> plan);
 
 } // namespace sluice

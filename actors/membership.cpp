@@ -20,6 +20,9 @@ void announce(membership_ptr self, const worker_entry& w, bool joined) {
   change.setNode(w.node);
   change.setJoined(joined);
   change.setSlots(w.slots);
+  auto rs = change.initReceivers(static_cast<unsigned>(w.receivers.size()));
+  for (unsigned i = 0; i < w.receivers.size(); ++i)
+    rs.set(i, w.receivers[i]);
   std::vector<caf::actor> caps;
   if (joined)
     caps = {w.block_manager, w.task_executor, w.node_actor};
@@ -72,6 +75,8 @@ caf::behavior membership(membership_ptr self, uint64_t fingerprint,
             w.slots = r.getSlots();
             fp = r.getGraphFingerprint();
             size = r.getGraphSize();
+            for (auto s : r.getReceivers())
+              w.receivers.push_back(s);
           })) {
         SLUICE_WARN("membership", describe(err));
         return err;

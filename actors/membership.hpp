@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
@@ -12,6 +13,7 @@ namespace sluice {
 
 /// A registered worker as the driver knows it.
 struct worker_entry {
+  std::vector<uint32_t> receivers; ///< streams whose receivers run there
   std::string node;
   uint32_t slots = 0;
   caf::actor block_manager;

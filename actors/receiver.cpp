@@ -3,6 +3,8 @@
 #include <caf/send.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/wal_appender.hpp"
+#include "runtime/clock.hpp"
 #include "messages/schemas.hpp"
 #include "runtime/exec/task_spec.hpp"
 #include "runtime/log.hpp"
@@ -15,13 +17,26 @@ namespace {
 
 using receiver_ptr = caf::stateful_actor<receiver_state>*;
 
-/// Forwards a source's reports to the tracker from the source thread
-/// (anon_send is thread-safe) and logs them.
+msg<wire::ReceiverEvent> event(uint32_t stream, const std::string& node,
+                               wire::ReceiverEvent::Kind kind,
+                               const std::string& text) {
+  capnp::MallocMessageBuilder b;
+  auto ev = b.initRoot<wire::ReceiverEvent>();
+  ev.setStream(stream);
+  ev.setNode(node);
+  ev.setKind(kind);
+  ev.setMessage(text);
+  return make_msg<wire::ReceiverEvent>(b);
+}
+
+/// Forwards a source's reports from the source thread to the receiver
+/// (anon_send is thread-safe), which passes them to its current tracker,
+/// and logs them.
 class tracker_reporter : public source_reporter {
 public:
-  tracker_reporter(caf::actor tracker, uint32_t stream, std::string node,
+  tracker_reporter(caf::actor receiver, uint32_t stream, std::string node,
                    std::string what)
-    : tracker_(std::move(tracker)),
+    : receiver_(std::move(receiver)),
       stream_(stream),
       node_(std::move(node)),
       what_(std::move(what)) {
@@ -41,16 +56,10 @@ public:
 
 private:
   void send(wire::ReceiverEvent::Kind kind, const std::string& text) {
-    capnp::MallocMessageBuilder b;
-    auto ev = b.initRoot<wire::ReceiverEvent>();
-    ev.setStream(stream_);
-    ev.setNode(node_);
-    ev.setKind(kind);
-    ev.setMessage(text);
-    caf::anon_send(tracker_, make_msg<wire::ReceiverEvent>(b));
+    caf::anon_send(receiver_, event(stream_, node_, kind, text));
   }
 
-  caf::actor tracker_;
+  caf::actor receiver_;
   uint32_t stream_;
   std::string node_;
   std::string what_;
@@ -60,6 +69,9 @@ void maybe_finish_stop(receiver_ptr self) {
   auto& st = self->state;
   if (!st.stopping || st.pending_puts > 0)
     return;
+  for (auto& [id, b] : st.unacked)
+    if (!b.reported)
+      return; // still waiting for the BlockManager or the WAL
   capnp::MallocMessageBuilder b;
   auto r = b.initRoot<wire::ReceiverStopped>();
   r.setStream(st.stream);
@@ -72,18 +84,118 @@ void maybe_finish_stop(receiver_ptr self) {
   self->quit();
 }
 
-/// Cuts what the source buffered into a block, stores it, then reports it.
+/// Sends AddBlock for `id` to the current tracker; the block stays pending
+/// until acknowledged.
+void report(receiver_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto i = st.unacked.find(id);
+  if (i == st.unacked.end() || !st.tracker)
+    return;
+  i->second.reported = true;
+  capnp::MallocMessageBuilder out;
+  auto add = out.initRoot<wire::AddBlock>();
+  add.setStream(st.stream);
+  encode(i->second.ref, add.initBlock());
+  auto tracker = st.tracker;
+  self->request(tracker, std::chrono::seconds{10}, make_msg<wire::AddBlock>(out))
+    .then([self, id](const msg<wire::AddBlockAck>&) { self->state.unacked.erase(id); },
+          [self, id, tracker](caf::error& err) {
+            // Kept: re-sent when a restarted driver adopts this receiver, or
+            // after a pause if the tracker is alive but refused it.
+            if (self->state.tracker == tracker && self->state.unacked.count(id) > 0) {
+              SLUICE_WARN("receiver", "block " << id << " not acknowledged ("
+                                               << describe(err) << "); will re-send");
+              self->delayed_send(self, std::chrono::seconds{1}, resend_atom::value, id);
+            }
+          });
+}
+
+/// Reports a block once both the BlockManager and the WAL hold it.
+void maybe_report(receiver_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto i = st.unacked.find(id);
+  if (i == st.unacked.end() || !i->second.stored || !i->second.logged
+      || i->second.reported)
+    return;
+  i->second.bytes = buffer{}; // the BlockManager and the WAL hold it now
+  ++st.blocks;
+  st.records += i->second.ref.records;
+  report(self, id);
+  maybe_finish_stop(self);
+}
+
+void append_to_wal(receiver_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto& blk = st.unacked.at(id);
+  ++st.pending_puts;
+  self->request(st.wal, caf::infinite, wal_append_atom::value, blk.bytes,
+                system_clock{}.now())
+    .then(
+      [self, id](const std::string& segment, uint64_t offset, uint32_t length) {
+        auto& st = self->state;
+        --st.pending_puts;
+        if (st.wal_failing) {
+          SLUICE_INFO("receiver", "stream " << st.stream << ": the WAL accepts "
+                                               "blocks again");
+          st.wal_failing = false;
+        }
+        auto i = st.unacked.find(id);
+        if (i != st.unacked.end()) {
+          i->second.ref.wal = wal_ref{st.wal_dir, segment, offset, length};
+          i->second.logged = true;
+        }
+        maybe_report(self, id);
+        maybe_finish_stop(self);
+      },
+      [self, id](caf::error& err) {
+        auto& st = self->state;
+        --st.pending_puts;
+        // Not reported, not dropped: retried at the next block tick, so a
+        // full disk delays blocks instead of losing them or reporting
+        // blocks the WAL does not hold.
+        if (!st.wal_failing) {
+          st.wal_failing = true;
+          auto text = "cannot write block " + id + " to the WAL: " + describe(err)
+                      + " (blocks are held and retried; none is reported "
+                        "until written)";
+          SLUICE_ERROR("receiver", "stream " << st.stream << ": " << text);
+          if (st.tracker)
+            self->send(st.tracker, event(st.stream, st.node,
+                                         wire::ReceiverEvent::Kind::ERROR, text));
+        }
+        maybe_finish_stop(self);
+      });
+}
+
+void retry_wal(receiver_ptr self) {
+  auto& st = self->state;
+  if (!st.wal || st.pending_puts > 0)
+    return;
+  for (auto& [id, b] : st.unacked)
+    if (!b.logged) {
+      append_to_wal(self, id);
+      return; // one at a time: the first success clears the failure
+    }
+}
+
+/// Cuts what the source buffered into a block, then stores it in the
+/// BlockManager and the WAL at once.
 void cut_and_store(receiver_ptr self) {
   auto& st = self->state;
   auto cut = st.generator->cut();
   if (!cut)
     return;
   auto id = "in/" + std::to_string(st.stream) + "/" + st.node + "/"
-            + std::to_string(st.next_seq++);
-  block_ref ref;
-  ref.id = id;
-  ref.records = cut->records;
-  ref.bytes = cut->bytes.size();
+            + std::to_string(st.incarnation) + "/" + std::to_string(st.next_seq++);
+  receiver_block blk;
+  blk.ref.id = id;
+  blk.ref.records = cut->records;
+  blk.ref.bytes = cut->bytes.size();
+  blk.bytes = cut->bytes;
+  blk.logged = !st.wal;
+  st.unacked.emplace(id, std::move(blk));
+  if (st.wal && !st.wal_failing)
+    append_to_wal(self, id);
   capnp::MallocMessageBuilder b;
   auto put = b.initRoot<wire::PutBlock>();
   put.setId(id);
@@ -92,7 +204,7 @@ void cut_and_store(receiver_ptr self) {
   self->request(st.block_manager, std::chrono::seconds{30},
                 make_msg<wire::PutBlock>(b, std::move(cut->bytes)))
     .then(
-      [self, ref](const msg<wire::PutBlockAck>& ack) mutable {
+      [self, id](const msg<wire::PutBlockAck>& ack) {
         auto& st = self->state;
         --st.pending_puts;
         std::string where;
@@ -102,24 +214,32 @@ void cut_and_store(receiver_ptr self) {
           SLUICE_ERROR("receiver", "bad PutBlockAck: " << describe(err));
           where = st.node;
         }
-        ref.locations.push_back(where);
-        ++st.blocks;
-        st.records += ref.records;
-        capnp::MallocMessageBuilder out;
-        auto add = out.initRoot<wire::AddBlock>();
-        add.setStream(st.stream);
-        encode(ref, add.initBlock());
-        self->send(st.tracker, make_msg<wire::AddBlock>(out));
+        auto i = st.unacked.find(id);
+        if (i != st.unacked.end()) {
+          i->second.ref.locations.push_back(where);
+          i->second.stored = true;
+        }
+        maybe_report(self, id);
         maybe_finish_stop(self);
       },
-      [self, ref](caf::error& err) {
-        // The block was not stored, so it is not reported: the tracker never
-        // learns of data that is not held anywhere.
+      [self, id](caf::error& err) {
         auto& st = self->state;
         --st.pending_puts;
-        SLUICE_ERROR("receiver", "stream " << st.stream << ": cannot store block "
-                                           << ref.id << " (" << ref.records
-                                           << " records): " << describe(err));
+        auto i = st.unacked.find(id);
+        if (i != st.unacked.end() && !i->second.ref.wal.segment.empty()) {
+          // The WAL holds it: tasks read it from there.
+          i->second.stored = true;
+          maybe_report(self, id);
+        } else if (i != st.unacked.end() && st.wal && !i->second.logged) {
+          // The WAL may still take it; report once it does.
+          i->second.stored = true;
+        } else {
+          // Neither holds it, so it is not reported: the tracker never
+          // learns of data that is not held anywhere.
+          SLUICE_ERROR("receiver", "stream " << st.stream << ": cannot store block "
+                                             << id << ": " << describe(err));
+          st.unacked.erase(id);
+        }
         maybe_finish_stop(self);
       });
 }
@@ -141,19 +261,25 @@ void receiver_state::join_source() {
 
 caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
                        caf::actor tracker, caf::actor block_manager,
-                       source_ptr src, std::chrono::milliseconds block_interval,
-                       uint64_t max_rate) {
+                       source_ptr src, receiver_options opts) {
   auto& st = self->state;
   st.stream = stream;
   st.node = std::move(node);
+  st.incarnation = opts.incarnation;
   st.tracker = std::move(tracker);
   st.block_manager = std::move(block_manager);
-  st.block_interval = block_interval;
-  st.generator = std::make_unique<block_generator>(max_rate);
+  st.block_interval = opts.block_interval;
+  auto block_interval = opts.block_interval;
+  if (!opts.wal_dir.empty()) {
+    st.wal_dir = opts.wal_dir;
+    st.wal = self->spawn<caf::detached + caf::linked>(wal_appender, opts.wal_dir,
+                                                      opts.wal_rolling);
+  }
+  st.generator = std::make_unique<block_generator>(opts.max_rate);
   st.stop = std::make_unique<stop_signal>();
   st.src = std::move(src);
-  st.reporter = std::make_unique<tracker_reporter>(st.tracker, stream, st.node,
-                                                   st.src->describe());
+  st.reporter = std::make_unique<tracker_reporter>(
+    caf::actor_cast<caf::actor>(self), stream, st.node, st.src->describe());
   st.thread = std::thread{[src = st.src.get(), gen = st.generator.get(),
                            stop = st.stop.get(), rep = st.reporter.get()] {
     src->run(*gen, *stop, *rep);
@@ -161,12 +287,28 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
   self->delayed_send(self, block_interval, block_tick_atom::value);
   return {
     [self](block_tick_atom) {
-      if (self->state.stopping)
-        return;
-      cut_and_store(self);
+      // Ticks go on while stopping: blocks the WAL refused are retried
+      // until written, then the stop completes.
+      retry_wal(self);
+      if (!self->state.stopping)
+        cut_and_store(self);
       self->delayed_send(self, self->state.block_interval,
                          block_tick_atom::value);
     },
+    [self](const msg<wire::ReceiverEvent>& ev) {
+      if (self->state.tracker)
+        self->send(self->state.tracker, ev);
+    },
+    [self](set_tracker_atom, caf::actor tracker) {
+      // A restarted driver adopted this receiver: what the old one never
+      // acknowledged goes to the new one (which ignores what it already has).
+      auto& st = self->state;
+      st.tracker = std::move(tracker);
+      for (auto& [id, b] : st.unacked)
+        if (b.reported)
+          report(self, id);
+    },
+    [self](resend_atom, const std::string& id) { report(self, id); },
     [self](const msg<wire::StopReceiver>&)
       -> caf::result<msg<wire::ReceiverStopped>> {
       auto& st = self->state;

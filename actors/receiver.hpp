@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -12,20 +13,35 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/block_generator.hpp"
+#include "runtime/exec/task_context.hpp"
 #include "runtime/sources/source.hpp"
 
 namespace sluice {
 
+/// A block cut but not yet acknowledged by the tracker.
+struct receiver_block {
+  block_ref ref;
+  buffer bytes;          ///< kept until the WAL holds it (retries on failure)
+  bool stored = false;   ///< the BlockManager holds it
+  bool logged = false;   ///< the WAL holds it (or the WAL is off)
+  bool reported = false; ///< AddBlock sent at least once
+};
+
 /// State of a Receiver: runs one source on a worker.
 ///
 /// The source runs on a thread of its own and pushes records into a
-/// block_generator; every block interval the receiver cuts a block, stores it
-/// in its node's BlockManager and, once stored, reports it to the
-/// ReceiverTracker with AddBlock. StopReceiver stops the source, cuts and
-/// reports what was buffered, then answers ReceiverStopped: nothing received
-/// is dropped by a graceful stop.
-/// Lifetime: spawned by its worker node on StartReceiver; the source thread
-/// is joined before the state dies.
+/// block_generator; every block interval the receiver cuts a block and
+/// writes it to its node's BlockManager and, with the WAL on, to the
+/// receiver WAL in parallel; only once both hold it is the block reported to
+/// the ReceiverTracker with AddBlock. A block the WAL failed to take (a full
+/// disk) is kept and retried every block interval, and never reported before
+/// it is written. AddBlock is a request: a block stays pending until the
+/// tracker acknowledges it, and pending blocks are re-sent when a restarted
+/// driver's tracker adopts this receiver (set_tracker_atom), so a driver
+/// crash loses nothing that reached a block. StopReceiver stops the source,
+/// cuts and reports what was buffered, then answers ReceiverStopped.
+/// Lifetime: spawned by its worker node on StartReceiver; outlives the
+/// driver; the source thread is joined before the state dies.
 struct receiver_state {
   static const char* name;
 
@@ -33,8 +49,13 @@ struct receiver_state {
 
   uint32_t stream = 0;
   std::string node;
+  uint64_t incarnation = 0;  ///< the node's receiver start count: unique ids
   caf::actor tracker;
   caf::actor block_manager;
+  caf::actor wal;            ///< the detached WAL appender, if the WAL is on
+  std::string wal_dir;
+  std::map<std::string, receiver_block> unacked; ///< by block id
+  bool wal_failing = false;
   std::chrono::milliseconds block_interval{200};
   std::unique_ptr<block_generator> generator;
   std::unique_ptr<stop_signal> stop;
@@ -51,10 +72,18 @@ struct receiver_state {
   void join_source();
 };
 
+/// How a receiver stores what it receives.
+struct receiver_options {
+  std::chrono::milliseconds block_interval{200};
+  uint64_t max_rate = 0;
+  std::string wal_dir;    ///< empty: no WAL
+  std::chrono::milliseconds wal_rolling{60000};
+  uint64_t incarnation = 0;
+};
+
 caf::behavior receiver(caf::stateful_actor<receiver_state>* self,
                        uint32_t stream, std::string node, caf::actor tracker,
                        caf::actor block_manager, source_ptr src,
-                       std::chrono::milliseconds block_interval,
-                       uint64_t max_rate);
+                       receiver_options opts);
 
 } // namespace sluice

@@ -15,6 +15,11 @@ namespace {
 using tracker_ptr = caf::stateful_actor<receiver_tracker_state>*;
 
 using place_atom = caf::atom_constant<caf::atom("place")>;
+using open_place_atom = caf::atom_constant<caf::atom("openplace")>;
+
+/// Workers reconnect every 500 ms: after this long every worker that kept a
+/// receiver through the driver's restart has re-registered and been adopted.
+constexpr auto adoption_grace = std::chrono::milliseconds{1500};
 
 /// The live worker with the fewest receivers, spreading receivers over nodes.
 const std::string* pick_worker(tracker_ptr self) {
@@ -75,7 +80,7 @@ void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
 
 void place_receivers(tracker_ptr self) {
   auto& st = self->state;
-  if (st.stopping)
+  if (st.stopping || !st.placement_open)
     return;
   for (auto& [stream, s] : st.streams) {
     if (!s.node.empty())
@@ -91,9 +96,11 @@ void drop_blocks(tracker_ptr self,
                  const std::map<uint32_t, std::vector<block_ref>>& streams) {
   std::map<std::string, std::vector<std::string>> by_node;
   for (auto& [stream, blocks] : streams)
-    for (auto& ref : blocks)
+    for (auto& ref : blocks) {
+      self->state.known.erase(ref.id);
       for (auto& loc : ref.locations)
         by_node[loc].push_back(ref.id);
+    }
   for (auto& [node, ids] : by_node) {
     auto w = self->state.workers.find(node);
     if (w == self->state.workers.end())
@@ -133,22 +140,47 @@ msg<wire::BlockAllocation> allocate(tracker_ptr self, time_ms t) {
 } // namespace
 
 caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings,
-                               std::shared_ptr<listener_bus> listeners) {
+                               std::shared_ptr<listener_bus> listeners,
+                               std::shared_ptr<clock> clk,
+                               std::shared_ptr<driver_log> log,
+                               std::shared_ptr<const recovery_plan> plan) {
   auto& st = self->state;
   st.g = g;
   st.settings = std::move(settings);
   st.listeners = std::move(listeners);
+  st.clk = std::move(clk);
+  st.log = std::move(log);
   for (auto& n : g->nodes())
     if (n->kind() == node_kind::receiver_input)
       st.streams[n->index()];
+  if (plan) {
+    st.unallocated = plan->log.unallocated;
+    st.known = plan->log.known_blocks;
+    for (auto& [t, inputs] : plan->log.allocations)
+      for (auto& [node, parts] : inputs)
+        for (auto& p : parts)
+          if (!p.is_file)
+            st.allocations[t][node].push_back(p.block);
+    if (!st.streams.empty()) {
+      st.placement_open = false;
+      self->delayed_send(self, adoption_grace, open_place_atom::value);
+    }
+  }
   return {
+    [self](open_place_atom) {
+      self->state.placement_open = true;
+      place_receivers(self);
+    },
     [self](const msg<wire::WorkerChange>& m) {
       auto& st = self->state;
       std::string node;
       bool joined = false;
+      std::vector<uint32_t> running;
       if (auto err = read_msg(m, [&](wire::WorkerChange::Reader r) {
             node = r.getNode();
             joined = r.getJoined();
+            for (auto s : r.getReceivers())
+              running.push_back(s);
           })) {
         SLUICE_WARN("tracker", describe(err));
         return;
@@ -157,6 +189,24 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
         if (m.caps.size() < 3)
           return;
         st.workers[node] = tracked_worker{m.caps[0], m.caps[2], 0};
+        // Receivers that outlived a driver are adopted where they run: a
+        // second receiver elsewhere would read the same source twice.
+        for (auto stream : running) {
+          auto s = st.streams.find(stream);
+          if (s == st.streams.end())
+            continue;
+          if (!s->second.node.empty() && s->second.node != node) {
+            SLUICE_WARN("tracker", "stream " << stream << " runs on "
+                                             << s->second.node << " and on "
+                                             << node << ": keeping the first");
+            continue;
+          }
+          if (s->second.node.empty()) {
+            SLUICE_INFO("tracker", "adopting the receiver of stream "
+                                     << stream << " on " << node);
+            start_on(self, stream, node);
+          }
+        }
         place_receivers(self);
         return;
       }
@@ -177,18 +227,38 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
                            place_atom::value);
     },
     [self](place_atom) { place_receivers(self); },
-    [self](const msg<wire::AddBlock>& m) {
+    [self](const msg<wire::AddBlock>& m) -> caf::result<msg<wire::AddBlockAck>> {
       auto& st = self->state;
-      auto err = read_msg(m, [&](wire::AddBlock::Reader r) {
-        auto stream = r.getStream();
-        if (st.streams.count(stream) == 0) {
-          SLUICE_WARN("tracker", "AddBlock for unknown stream " << stream);
-          return;
-        }
-        st.unallocated[stream].push_back(decode(r.getBlock()));
-      });
-      if (err)
+      uint32_t stream = 0;
+      block_ref ref;
+      if (auto err = read_msg(m, [&](wire::AddBlock::Reader r) {
+            stream = r.getStream();
+            ref = decode(r.getBlock());
+          })) {
         SLUICE_WARN("tracker", describe(err));
+        return err;
+      }
+      if (st.streams.count(stream) == 0) {
+        auto err = make_error(errc::not_found, "AddBlock for unknown stream "
+                                                 + std::to_string(stream));
+        SLUICE_WARN("tracker", describe(err));
+        return err;
+      }
+      capnp::MallocMessageBuilder b;
+      b.initRoot<wire::AddBlockAck>().setId(ref.id);
+      if (st.known.count(ref.id) > 0)
+        return make_msg<wire::AddBlockAck>(b); // re-sent after a restart
+      // Logged before it counts: a block the log does not hold would be
+      // forgotten by a restarted driver although its receiver saw an ack.
+      if (st.log)
+        if (auto err = st.log->block_added(st.clk->now(), stream, ref)) {
+          SLUICE_ERROR("tracker", "cannot log block " << ref.id << ": "
+                                                      << describe(err));
+          return err;
+        }
+      st.known.insert(ref.id);
+      st.unallocated[stream].push_back(std::move(ref));
+      return make_msg<wire::AddBlockAck>(b);
     },
     [self](const msg<wire::ReceiverEvent>& m) {
       receiver_info info;

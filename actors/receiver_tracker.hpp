@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,10 +12,13 @@
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "runtime/clock.hpp"
 #include "runtime/config.hpp"
 #include "runtime/exec/task_spec.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/listener.hpp"
+#include "runtime/recovery/driver_log.hpp"
+#include "runtime/recovery/recovery_plan.hpp"
 
 namespace sluice {
 
@@ -32,6 +36,15 @@ struct tracked_stream {
 };
 
 /// State of the ReceiverTracker (driver).
+///
+/// With a checkpoint directory every AddBlock is logged to the driver log
+/// before it is acknowledged, and a block id already known (a receiver
+/// re-sending after a driver restart) is acknowledged without being counted
+/// again. After a recovery the tracker starts from the log's unallocated
+/// blocks and allocations, adopts the receivers that kept running on
+/// re-registering workers, and places the others only after a grace period,
+/// so a stream never gets a second receiver while its first is still
+/// reconnecting.
 ///
 /// Places one receiver per receiver-based input on the worker with the
 /// fewest receivers, restarts it elsewhere after receiver.restart-delay when
@@ -51,10 +64,17 @@ struct receiver_tracker_state {
   std::map<uint32_t, std::vector<block_ref>> unallocated;
   std::map<time_ms, std::map<uint32_t, std::vector<block_ref>>> allocations;
   bool stopping = false;
+  std::shared_ptr<driver_log> log;          ///< null without checkpoint dir
+  std::shared_ptr<clock> clk;
+  std::set<std::string> known;              ///< ids unallocated or allocated
+  bool placement_open = true;               ///< false during a recovery grace
 };
 
 caf::behavior receiver_tracker(caf::stateful_actor<receiver_tracker_state>* self,
                                graph* g, run_settings settings,
-                               std::shared_ptr<listener_bus> listeners);
+                               std::shared_ptr<listener_bus> listeners,
+                               std::shared_ptr<clock> clk,
+                               std::shared_ptr<driver_log> log,
+                               std::shared_ptr<const recovery_plan> plan);
 
 } // namespace sluice

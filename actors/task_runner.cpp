@@ -6,6 +6,7 @@
 #include "messages/schemas.hpp"
 #include "runtime/exec/executor.hpp"
 #include "runtime/log.hpp"
+#include "runtime/wal/wal.hpp"
 
 namespace sluice {
 
@@ -189,6 +190,26 @@ void fetch(runner_ptr self, size_t i) {
           location_failed(self, i, loc + ": " + describe(err));
         });
     return;
+  }
+  // Every copy failed: the receiver WAL is the last resort (the runner is
+  // detached, so this blocking read holds no scheduler thread).
+  if (!f.ref.wal.segment.empty() && !f.wal_tried) {
+    f.wal_tried = true;
+    wal::handle h{f.ref.wal.segment, f.ref.wal.offset, f.ref.wal.length};
+    auto bytes = wal::read(f.ref.wal.dir, h);
+    if (bytes) {
+      ++st.wal_reads;
+      SLUICE_INFO("task", st.spec.describe() << ": block " << f.ref.id
+                                             << " read from the WAL ("
+                                             << f.failures << ")");
+      f.bytes = std::move(*bytes);
+      f.done = true;
+      fetched(self);
+      return;
+    }
+    if (!f.failures.empty())
+      f.failures += "; ";
+    f.failures += "WAL: " + describe(bytes.error());
   }
   st.failed = true;
   finish(self,

@@ -26,6 +26,7 @@ struct fetch_item {
   std::string failures; ///< why earlier locations failed
   buffer bytes;
   bool done = false;
+  bool wal_tried = false;
 };
 
 /// State of a task runner: runs one task attempt and reports to its
@@ -33,8 +34,9 @@ struct fetch_item {
 ///
 /// It reads each input block from the local store if present, else from the
 /// listed locations in order: a location that fails or lacks the block is
-/// skipped for the next one (hot standby), and only when none is left does
-/// the task fail, naming the block and every location's failure.
+/// skipped for the next one (hot standby), then the receiver WAL copy the
+/// block's ref names, and only when none is left does the task fail, naming
+/// the block and every location's failure.
 /// Lifetime: spawned detached by the TaskExecutor for one task.
 struct task_runner_state {
   static const char* name;
@@ -48,6 +50,7 @@ struct task_runner_state {
   std::vector<fetch_item> fetches;
   size_t outstanding = 0;
   uint32_t replica_switches = 0;
+  uint32_t wal_reads = 0;     ///< blocks read back from a receiver WAL
   bool failed = false;
   std::unique_ptr<task_context> ctx; ///< kept while replicas are written
   size_t replicas_pending = 0;

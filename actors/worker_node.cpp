@@ -13,6 +13,7 @@
 #include "runtime/hash.hpp"
 #include "runtime/log.hpp"
 #include "runtime/nodes/input_nodes.hpp"
+#include "runtime/recovery/paths.hpp"
 
 namespace sluice {
 
@@ -32,6 +33,10 @@ void register_with(worker_ptr self) {
   reg.setSlots(st.settings.executor_cores);
   reg.setGraphFingerprint(st.g->fingerprint());
   reg.setGraphSize(static_cast<uint32_t>(st.g->size()));
+  auto rs = reg.initReceivers(static_cast<unsigned>(st.receivers.size()));
+  unsigned i = 0;
+  for (auto& [stream, r] : st.receivers)
+    rs.set(i++, stream);
   self->send(st.driver, make_msg<wire::RegisterWorker>(
                           b, {}, {st.block_manager, st.task_executor,
                                   caf::actor_cast<caf::actor>(self)}));
@@ -113,13 +118,24 @@ caf::result<msg<wire::ReceiverEvent>> start_receiver(worker_ptr self,
     ev.setMessage(text);
     return make_msg<wire::ReceiverEvent>(b, {}, {std::move(r)});
   };
-  if (auto i = st.receivers.find(stream); i != st.receivers.end())
+  if (auto i = st.receivers.find(stream); i != st.receivers.end()) {
+    // A restarted driver adopts the receiver that outlived its predecessor.
+    self->send(i->second, set_tracker_atom::value, m.caps[0]);
     return reply("receiver already running on " + st.node, i->second);
-  auto seed = stable_hash(st.node) ^ (st.receiver_starts++ * 0x9e3779b97f4a7c15ull)
+  }
+  auto incarnation = st.receiver_starts++;
+  auto seed = stable_hash(st.node) ^ (incarnation * 0x9e3779b97f4a7c15ull)
               ^ stream;
+  receiver_options opts;
+  opts.block_interval = st.settings.block_interval;
+  opts.max_rate = st.settings.receiver_max_rate;
+  opts.incarnation = incarnation;
+  opts.wal_rolling = st.settings.wal_rolling_interval;
+  if (st.settings.wal_enable)
+    opts.wal_dir = receiver_wal_dir(st.settings.checkpoint_dir, stream, st.node,
+                                    incarnation);
   auto r = self->spawn(receiver, stream, st.node, m.caps[0], st.block_manager,
-                       input->make_source(seed), st.settings.block_interval,
-                       st.settings.receiver_max_rate);
+                       input->make_source(seed), opts);
   self->monitor(r);
   st.receivers.emplace(stream, r);
   return reply("receiver started on " + st.node, r);
@@ -154,11 +170,13 @@ caf::behavior worker_node(worker_ptr self, std::string node, graph* g,
         shut_down(self, dm.reason);
         return;
       }
-      stop_receivers(self);
+      // Receivers keep receiving (and, with the WAL on, logging): what they
+      // store meanwhile is reported to the restarted driver.
       SLUICE_WARN("worker", st.node << ": lost the driver ("
-                                    << describe(dm.reason)
-                                    << "); keeping " << st.store->size()
-                                    << " blocks and looking for it again");
+                                    << describe(dm.reason) << "); keeping "
+                                    << st.store->size() << " blocks and "
+                                    << st.receivers.size()
+                                    << " receivers, looking for it again");
       connect(self);
       return;
     }

@@ -17,6 +17,15 @@ struct BlockRef {
   records @1 :UInt64;
   bytes @2 :UInt64;
   locations @3 :List(Text);
+  wal @4 :WalHandle;         # set when the receiver WAL holds a copy
+}
+
+struct WalHandle {
+  # One record of a receiver WAL (docs/wal_format.md): read back directly.
+  dir @0 :Text;              # the log directory (in the checkpoint directory)
+  segment @1 :Text;          # file name inside `dir`; empty: no WAL copy
+  offset @2 :UInt64;
+  length @3 :UInt32;
 }
 
 struct PutBlock {

@@ -11,6 +11,7 @@ struct RegisterWorker {
   slots @1 :UInt32;          # tasks the TaskExecutor runs at once
   graphFingerprint @2 :UInt64;
   graphSize @3 :UInt32;
+  receivers @4 :List(UInt32); # streams whose receivers run here (they outlive a driver)
 }
 
 struct RegisterWorkerAck {
@@ -30,4 +31,5 @@ struct WorkerChange {
   node @0 :Text;
   joined @1 :Bool;
   slots @2 :UInt32;
+  receivers @3 :List(UInt32); # as in RegisterWorker
 }

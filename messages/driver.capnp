@@ -38,6 +38,7 @@ struct JobSet {
   # JobGenerator -> JobScheduler: run every output operation for this batch.
   batchTime @0 :Int64;
   inputs @1 :List(InputPartitions);
+  recompute @2 :Bool;      # recovery: rebuild cached and state partitions only, no outputs
 }
 
 struct BatchCompleted {
@@ -50,6 +51,15 @@ struct BatchCompleted {
   failedJobs @5 :UInt32;
   error @6 :Text;
   bytes @7 :UInt64;          # encoded input bytes of the batch's blocks
+  states @8 :List(StateCheckpointRef); # data checkpoints written for this batch
+}
+
+struct StateCheckpointRef {
+  # A data checkpoint file of one stateful node's partitions.
+  node @0 :UInt32;
+  batchTime @1 :Int64;
+  file @2 :Text;
+  partitions @3 :UInt32;
 }
 
 struct ReleaseBatch {

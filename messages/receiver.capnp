@@ -24,9 +24,16 @@ struct ReceiverStopped {
 }
 
 struct AddBlock {
-  # Receiver -> tracker, only after the block is stored.
+  # Receiver -> tracker, only after the block is stored (and, with the WAL
+  # on, written to the receiver WAL). A request: the receiver keeps the block
+  # pending and re-sends it to a restarted driver until AddBlockAck arrives.
   stream @0 :UInt32;
   block @1 :BlockRef;
+}
+
+struct AddBlockAck {
+  # Tracker -> receiver, once the addition is logged in the driver WAL.
+  id @0 :Text;
 }
 
 struct ReceiverEvent {

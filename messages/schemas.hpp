@@ -26,6 +26,7 @@
   X(StopReceiver)                                                              \
   X(ReceiverStopped)                                                           \
   X(AddBlock)                                                                  \
+  X(AddBlockAck)                                                               \
   X(ReceiverEvent)                                                             \
   X(LaunchTask)                                                                \
   X(TaskResult)                                                                \

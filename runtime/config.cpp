@@ -85,7 +85,10 @@ config::config() {
     .add(batch_interval_alias_, "batch-interval",
          "short form of --sluice.batch-interval")
     .add(checkpoint_alias_, "checkpoint",
-         "short form of --sluice.checkpoint.dir");
+         "short form of --sluice.checkpoint.dir")
+    .add(wal_alias_, "wal", "short form of --sluice.wal.enable")
+    .add(supervise_, "supervise",
+         "driver: run it as a child process and restart it when it dies");
   caf::config_option_adder{custom_options_, "sluice"}
     .add(batch_interval_, "batch-interval", "time between batches")
     .add(block_interval_, "block-interval",
@@ -262,7 +265,11 @@ caf::error config::validate() {
                               : s.batch_interval * 10;
   s.checkpoint_dir = !checkpoint_alias_.empty() ? checkpoint_alias_
                                                 : checkpoint_dir_;
-  s.wal_enable = wal_enable_;
+  s.wal_enable = wal_enable_ || wal_alias_;
+  s.supervise = supervise_;
+  if (s.supervise && s.mode == run_mode::worker)
+    return bad("--supervise applies to the driver (and local mode); workers "
+               "outlive their driver and reconnect by themselves");
   if (!s.checkpoint_dir.empty() && s.checkpoint_dir.front() != '/')
     return bad("the checkpoint directory must be an absolute path, got '"
                + s.checkpoint_dir + "'");

@@ -52,6 +52,7 @@ struct run_settings {
   bool wal_enable = false;
   std::chrono::milliseconds wal_rolling_interval{60000};
   std::string storage_level = "memory_ser_2";
+  bool supervise = false; ///< run() restarts the driver process when it dies
 };
 
 /// sluice's actor_system_config: every key of DESIGN.md §9 under the
@@ -102,6 +103,8 @@ private:
   caf::timespan graceful_stop_timeout_{0};
   std::string checkpoint_dir_;
   bool wal_enable_ = false;
+  bool wal_alias_ = false;
+  bool supervise_ = false;
   caf::timespan wal_rolling_interval_{std::chrono::seconds{60}};
   std::string storage_level_ = "memory_ser_2";
   std::string log_level_ = "info";

@@ -314,6 +314,21 @@ public:
     return persist();
   }
 
+  /// Sets how often this stateful stream's state is written to a data
+  /// checkpoint (Spark's DStream.checkpoint(interval)); a multiple of its
+  /// slide, else std::invalid_argument naming the values. Without it: the
+  /// smallest multiple of the slide that is at least 10 s.
+  dstream<T> checkpoint(std::chrono::milliseconds interval) const {
+    auto slide = node_->slide();
+    if (interval.count() <= 0 || (slide > 0 && interval.count() % slide != 0))
+      throw std::invalid_argument(
+        "checkpoint(" + std::to_string(interval.count()) + " ms) on "
+        + node_->id() + ": the interval must be a positive multiple of the "
+        + "stream's slide (" + std::to_string(slide) + " ms)");
+    node_->set_checkpoint_interval(interval.count());
+    return *this;
+  }
+
   // -- windows ------------------------------------------------------------------
 
   /// At every `slide`, the records of the batches in (t - length, t].

@@ -164,6 +164,22 @@ public:
     return false;
   }
 
+  /// How often a stateful node's state is written to a data checkpoint: the
+  /// interval set with dstream::checkpoint(), else the smallest multiple of
+  /// the slide that is at least 10 s (Spark's default), so recovery never
+  /// re-runs an unbounded lineage.
+  time_ms checkpoint_interval() const noexcept {
+    if (checkpoint_interval_ > 0)
+      return checkpoint_interval_;
+    if (slide_ <= 0)
+      return 10000;
+    return ((10000 + slide_ - 1) / slide_) * slide_;
+  }
+
+  void set_checkpoint_interval(time_ms d) noexcept {
+    checkpoint_interval_ = d;
+  }
+
   /// The length of a window node, 0 for others.
   virtual time_ms window_length() const noexcept {
     return 0;
@@ -187,6 +203,7 @@ private:
   bool persisted_ = false;
   uint32_t replication_ = 1;
   time_ms retention_ = 0;
+  time_ms checkpoint_interval_ = 0;
   node_kind kind_;
   std::string op_;
   std::string id_;

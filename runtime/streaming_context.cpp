@@ -19,6 +19,8 @@
 #include "actors/worker_node.hpp"
 #include "messages/schemas.hpp"
 #include "runtime/log.hpp"
+#include "runtime/supervisor.hpp"
+#include "runtime/recovery/recover.hpp"
 
 namespace sluice {
 
@@ -107,16 +109,55 @@ streaming_context::block_stats streaming_context::stored_blocks() const {
 }
 
 void streaming_context::spawn_driver() {
-  auto store = std::make_shared<block_store>();
-  stores_.push_back(store);
+  auto store = stores_.front();
+  std::shared_ptr<driver_log> log;
+  if (!settings_.checkpoint_dir.empty()) {
+    auto opened = driver_log::open(settings_.checkpoint_dir,
+                                   settings_.wal_rolling_interval.count());
+    if (opened)
+      log = std::move(*opened);
+    else
+      SLUICE_ERROR("driver", "the driver log cannot be opened ("
+                               << describe(opened.error())
+                               << "): batches run, but a restart cannot "
+                                  "recover them");
+  }
   driver_bm_ = sys_.spawn(block_manager, std::string{"driver"}, store);
-  tracker_ = sys_.spawn(receiver_tracker, &graph_, settings_, listeners_);
-  scheduler_ = sys_.spawn(job_scheduler, &graph_, settings_, clock_, driver_bm_);
+  // Not detached, although both wait for fsync (the driver log once per
+  // block, checkpoints twice per batch, a few ms each): a detached actor
+  // outlives a stop while a clock still holds a wake-up for it, and the
+  // actor system's destructor would wait for it.
+  tracker_ = sys_.spawn(receiver_tracker, &graph_, settings_, listeners_, clock_,
+                        log, plan_);
+  scheduler_ = sys_.spawn(job_scheduler, &graph_, settings_, clock_, driver_bm_,
+                          plan_);
   generator_ = sys_.spawn(job_generator, &graph_, settings_, clock_, listeners_,
-                          store, tracker_, scheduler_, remember_);
+                          store, tracker_, scheduler_, remember_, log, plan_);
   membership_ = sys_.spawn(membership, graph_.fingerprint(),
                            static_cast<uint32_t>(graph_.size()), tracker_,
                            scheduler_);
+}
+
+caf::expected<std::unique_ptr<streaming_context>>
+streaming_context::get_or_create(caf::actor_system& sys, run_settings settings,
+                                 const std::string& checkpoint_dir,
+                                 const std::function<void(streaming_context&)>& factory,
+                                 std::shared_ptr<sluice::clock> clk) {
+  settings.checkpoint_dir = checkpoint_dir;
+  auto ctx = std::make_unique<streaming_context>(sys, std::move(settings),
+                                                 std::move(clk));
+  try {
+    factory(*ctx);
+  } catch (const std::exception& e) {
+    return make_error(errc::bad_graph,
+                      std::string{"invalid application: "} + e.what());
+  }
+  if (ctx->settings_.mode != run_mode::worker) {
+    ctx->stores_.push_back(std::make_shared<block_store>());
+    if (auto err = ctx->prepare_recovery())
+      return err;
+  }
+  return ctx;
 }
 
 caf::error streaming_context::start() {
@@ -136,6 +177,14 @@ caf::error streaming_context::start() {
     if (n->persisted())
       n->retain_for(remember_);
   graph_.freeze();
+  if (settings_.mode != run_mode::worker) {
+    if (stores_.empty())
+      stores_.push_back(std::make_shared<block_store>()); // the driver's
+    if (auto err = prepare_recovery()) {
+      stores_.clear();
+      return err;
+    }
+  }
   started_ = true;
   std::vector<caf::actor> watched;
   switch (settings_.mode) {
@@ -264,6 +313,17 @@ bool streaming_context::await_termination_for(std::chrono::milliseconds timeout)
   return cv_.wait_for(guard, timeout, [this] { return terminated_; });
 }
 
+caf::error streaming_context::prepare_recovery() {
+  if (recovery_prepared_ || settings_.checkpoint_dir.empty())
+    return caf::none;
+  recovery_prepared_ = true;
+  auto plan = load_recovery_plan(graph_, settings_, *stores_.front());
+  if (!plan)
+    return plan.error();
+  plan_ = std::move(*plan);
+  return caf::none;
+}
+
 // -- run() ----------------------------------------------------------------------
 
 int run(int argc, char** argv, const std::function<void(config&)>& add_options,
@@ -283,16 +343,18 @@ int run(int argc, char** argv, const std::function<void(config&)>& add_options,
     return 2;
   }
   auto& settings = cfg.sluice_settings;
+  if (settings.supervise)
+    return supervise(argc, argv); // before any thread: it forks
   caf::actor_system sys{cfg};
   int rc = 0;
   {
-    streaming_context ssc{sys, settings};
-    try {
-      setup(ssc);
-    } catch (const std::exception& e) {
-      std::cerr << "error: invalid application: " << e.what() << "\n";
-      return 2;
+    auto created = streaming_context::get_or_create(sys, settings,
+                                                    settings.checkpoint_dir, setup);
+    if (!created) {
+      std::cerr << "error: " << describe(created.error()) << "\n";
+      return created.error().code() == static_cast<uint8_t>(errc::bad_graph) ? 2 : 1;
     }
+    auto& ssc = **created;
     if (auto err = ssc.start()) {
       std::cerr << "error: " << describe(err) << "\n";
       return err.code() == static_cast<uint8_t>(errc::bad_graph) ? 2 : 1;

@@ -18,6 +18,7 @@
 #include "runtime/dstream.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/listener.hpp"
+#include "runtime/recovery/recovery_plan.hpp"
 
 namespace sluice {
 
@@ -45,6 +46,25 @@ public:
 
   streaming_context(const streaming_context&) = delete;
   streaming_context& operator=(const streaming_context&) = delete;
+
+  /// Spark's getOrCreate: builds the graph with `factory` (C++ cannot
+  /// restore closures, so the graph is always rebuilt by the application),
+  /// and, when `checkpoint_dir` holds a checkpoint, prepares its recovery:
+  /// the graph must match the checkpoint (batch interval, the ids of the
+  /// stateful operators), its state is restored, and start() re-runs the
+  /// batches the crashed driver had not completed (DESIGN.md §7). The error
+  /// names the file or the mismatch; nothing is reset silently.
+  static caf::expected<std::unique_ptr<streaming_context>>
+  get_or_create(caf::actor_system& sys, run_settings settings,
+                const std::string& checkpoint_dir,
+                const std::function<void(streaming_context&)>& factory,
+                std::shared_ptr<sluice::clock> clk = nullptr);
+
+  /// The recovery start() performs, if the checkpoint directory held a
+  /// checkpoint (after get_or_create() or start()); null otherwise.
+  std::shared_ptr<const recovery_plan> recovery() const noexcept {
+    return plan_;
+  }
 
   // -- sources ---------------------------------------------------------------
 
@@ -108,8 +128,10 @@ public:
   // -- lifecycle -------------------------------------------------------------
 
   /// Spawns the actors of this process's role. Fails (and spawns nothing
-  /// that keeps running) on an invalid graph or an address it cannot listen
-  /// on.
+  /// that keeps running) on an invalid graph, an address it cannot listen
+  /// on, or a checkpoint directory it cannot recover from. A driver whose
+  /// checkpoint directory holds a checkpoint recovers from it (see
+  /// get_or_create).
   caf::error start();
 
   /// Stops the context. Graceful (on the driver): stop the receivers,
@@ -169,6 +191,11 @@ public:
   }
 
 private:
+  /// Loads the newest valid checkpoint of the checkpoint directory, checks
+  /// the graph against it, replays the driver log and restores state into
+  /// the driver's store. No checkpoint: no plan, no error.
+  caf::error prepare_recovery();
+
   void spawn_driver();
   void terminated(caf::error reason);
   void kill_all();
@@ -190,6 +217,8 @@ private:
   std::vector<caf::actor> workers_;
   std::vector<std::shared_ptr<block_store>> stores_;
   caf::actor watcher_;
+  std::shared_ptr<const recovery_plan> plan_;
+  bool recovery_prepared_ = false;
 
   bool started_ = false;
   bool stopped_ = false;

@@ -5,6 +5,6 @@
 
 #include "runtime/checkpoint/atomic_file.hpp"
 #include "runtime/checkpoint/checkpoint_dir.hpp"
-#include "runtime/checkpoint/crc.hpp"
+#include "runtime/wal/crc32c.hpp"
 #include "runtime/checkpoint/metadata.hpp"
 #include "runtime/checkpoint/state_file.hpp"

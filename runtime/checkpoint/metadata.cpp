@@ -11,7 +11,7 @@
 
 #include "messages/checkpoint.capnp.h"
 #include "messages/envelope.hpp"
-#include "runtime/checkpoint/crc.hpp"
+#include "runtime/wal/crc32c.hpp"
 #include "runtime/checkpoint/little_endian.hpp"
 #include "runtime/error.hpp"
 
@@ -32,8 +32,8 @@ static_assert(sizeof(checkpoint_magic) == 9);
 /// The CRC covers the header up to the CRC field, then the body: a flipped
 /// version or flags byte is caught like a flipped body byte.
 uint32_t frame_crc(const uint8_t* file, size_t body_size) {
-  auto crc = checkpoint_crc32c(file, crc_offset);
-  return checkpoint_crc32c_extend(crc, file + checkpoint_header_size,
+  auto crc = crc32c(file, crc_offset);
+  return crc32c_extend(crc, file + checkpoint_header_size,
                                   body_size);
 }
 

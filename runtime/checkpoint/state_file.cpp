@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "runtime/checkpoint/atomic_file.hpp"
-#include "runtime/checkpoint/crc.hpp"
+#include "runtime/wal/crc32c.hpp"
 #include "runtime/checkpoint/file_reader.hpp"
 #include "runtime/checkpoint/little_endian.hpp"
 #include "runtime/error.hpp"
@@ -131,12 +131,12 @@ caf::error write_state_checkpoint(const std::string& path,
     le::put64(entry + 8, part.records);
     entry += entry_size;
   }
-  auto crc = checkpoint_crc32c(header.data(), header.size());
+  auto crc = crc32c(header.data(), header.size());
   std::vector<std::string_view> pieces;
   pieces.reserve(parts.size() + 2);
   pieces.emplace_back(header);
   for (auto& part : parts) {
-    crc = checkpoint_crc32c_extend(crc, part.bytes.data(), part.bytes.size());
+    crc = crc32c_extend(crc, part.bytes.data(), part.bytes.size());
     if (!part.bytes.empty())
       pieces.emplace_back(part.bytes.view());
   }
@@ -208,13 +208,13 @@ read_state_checkpoint(const std::string& path, const std::string& node_id,
   if (total < size)
     return fail(std::to_string(size - total)
                 + " bytes after the end the header announces");
-  auto crc = checkpoint_crc32c(header.data(), header.size());
+  auto crc = crc32c(header.data(), header.size());
   auto offset = header_size;
   for (uint32_t i = 0; i < count; ++i) {
     auto [bytes, out] = buffer::allocate(static_cast<size_t>(lengths[i]));
     if (auto err = in.read_at(offset, out, static_cast<size_t>(lengths[i])))
       return err;
-    crc = checkpoint_crc32c_extend(crc, out, static_cast<size_t>(lengths[i]));
+    crc = crc32c_extend(crc, out, static_cast<size_t>(lengths[i]));
     parts[i].bytes = std::move(bytes);
     offset += lengths[i];
   }

@@ -375,4 +375,40 @@ std::vector<leaf_read> plan_reads(const graph& g, const partition_counts& counts
   return result;
 }
 
+void encode_inputs(const batch_inputs& in,
+                   ::capnp::List<wire::InputPartitions>::Builder out) {
+  unsigned i = 0;
+  for (auto& [node, parts] : in) {
+    out[i].setNode(node);
+    auto list = out[i].initPartitions(static_cast<unsigned>(parts.size()));
+    for (unsigned j = 0; j < parts.size(); ++j) {
+      list[j].setRecords(parts[j].records);
+      if (parts[j].is_file)
+        list[j].setFile(parts[j].file);
+      else
+        encode(parts[j].block, list[j].initBlock());
+    }
+    ++i;
+  }
+}
+
+batch_inputs decode_inputs(::capnp::List<wire::InputPartitions>::Reader in) {
+  batch_inputs result;
+  for (auto x : in) {
+    auto& parts = result[x.getNode()];
+    for (auto p : x.getPartitions()) {
+      input_partition ip;
+      ip.records = p.getRecords();
+      if (p.isFile()) {
+        ip.is_file = true;
+        ip.file = p.getFile();
+      } else {
+        ip.block = decode(p.getBlock());
+      }
+      parts.push_back(std::move(ip));
+    }
+  }
+  return result;
+}
+
 } // namespace sluice

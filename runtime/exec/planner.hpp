@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "messages/driver.capnp.h"
 #include "runtime/exec/task_spec.hpp"
 #include "runtime/graph.hpp"
 
@@ -24,6 +25,15 @@ struct input_partition {
 
 /// The inputs of a batch, by input node index.
 using batch_inputs = std::map<uint32_t, std::vector<input_partition>>;
+
+/// Writes `in` into `out`, which has exactly in.size() elements (JobSet
+/// inputs and driver-log allocations share this layout).
+void encode_inputs(const batch_inputs& in,
+                   ::capnp::List<wire::InputPartitions>::Builder out);
+
+/// Reads inputs back; throws kj::Exception on malformed input (callers run it
+/// inside read_msg or an equivalent guard).
+batch_inputs decode_inputs(::capnp::List<wire::InputPartitions>::Reader in);
 
 /// Where the partitions of persisted nodes are kept, per batch time.
 ///

@@ -16,11 +16,21 @@
 namespace sluice {
 
 /// Where a block can be read: its id and the nodes holding it, preferred first.
+/// Where a receiver WAL holds a copy of a block (wal::handle plus its log
+/// directory); `segment` is empty when there is no WAL copy.
+struct wal_ref {
+  std::string dir;
+  std::string segment;
+  uint64_t offset = 0;
+  uint32_t length = 0;
+};
+
 struct block_ref {
   std::string id;
   uint64_t records = 0;
   uint64_t bytes = 0;
   std::vector<std::string> locations;
+  wal_ref wal; ///< the last resort of a read, after every location
 };
 
 /// Names a shuffle block: batch time, shuffle node, side (which parent of the

@@ -17,6 +17,13 @@ void encode(const block_ref& x, wire::BlockRef::Builder out) {
   auto locs = out.initLocations(static_cast<unsigned>(x.locations.size()));
   for (unsigned i = 0; i < x.locations.size(); ++i)
     locs.set(i, x.locations[i]);
+  if (!x.wal.segment.empty()) {
+    auto w = out.initWal();
+    w.setDir(x.wal.dir);
+    w.setSegment(x.wal.segment);
+    w.setOffset(x.wal.offset);
+    w.setLength(x.wal.length);
+  }
 }
 
 block_ref decode(wire::BlockRef::Reader in) {
@@ -26,6 +33,13 @@ block_ref decode(wire::BlockRef::Reader in) {
   result.bytes = in.getBytes();
   for (auto loc : in.getLocations())
     result.locations.emplace_back(loc);
+  if (in.hasWal()) {
+    auto w = in.getWal();
+    result.wal.dir = w.getDir();
+    result.wal.segment = w.getSegment();
+    result.wal.offset = w.getOffset();
+    result.wal.length = w.getLength();
+  }
   return result;
 }
 

@@ -24,6 +24,29 @@ std::string at_offset(const std::string& path, uint64_t offset) {
   return path + " at offset " + std::to_string(offset);
 }
 
+caf::expected<size_t> delete_segments(const std::string& dir,
+                                      int64_t threshold_ms,
+                                      const std::string& keep) {
+  auto existing = list_segments(dir);
+  if (!existing)
+    return std::move(existing.error());
+  size_t deleted = 0;
+  for (auto& seg : *existing) {
+    if (seg.range.end_ms > threshold_ms || seg.name == keep)
+      continue;
+    auto path = segment_path(dir, seg.name);
+    if (::unlink(path.c_str()) != 0) {
+      auto err = errno;
+      if (err != ENOENT)
+        return posix::io_error("cannot delete segment", path, err);
+    }
+    ++deleted;
+  }
+  // No directory fsync: a crash may bring a deleted segment back, and the
+  // next call deletes it again. Nothing depends on a deletion being durable.
+  return deleted;
+}
+
 } // namespace
 
 caf::expected<std::unique_ptr<writer>> writer::open(options opts) {
@@ -234,24 +257,12 @@ void writer::close() {
 caf::expected<size_t> writer::delete_older_than(int64_t threshold_ms) {
   if (closed_)
     return refused("wal: the writer of " + opts_.dir + " is closed");
-  auto existing = list_segments(opts_.dir);
-  if (!existing)
-    return std::move(existing.error());
-  size_t deleted = 0;
-  for (auto& seg : *existing) {
-    if (seg.range.end_ms > threshold_ms || seg.name == segment_)
-      continue;
-    auto path = segment_path(opts_.dir, seg.name);
-    if (::unlink(path.c_str()) != 0) {
-      auto err = errno;
-      if (err != ENOENT)
-        return posix::io_error("cannot delete segment", path, err);
-    }
-    ++deleted;
-  }
-  // No directory fsync: a crash may bring a deleted segment back, and the
-  // next call deletes it again. Nothing depends on a deletion being durable.
-  return deleted;
+  return delete_segments(opts_.dir, threshold_ms, segment_);
+}
+
+caf::expected<size_t> delete_older_than(const std::string& dir,
+                                        int64_t threshold_ms) {
+  return delete_segments(dir, threshold_ms, {});
 }
 
 } // namespace sluice::wal

@@ -102,4 +102,11 @@ private:
   uint64_t good_end_ = 0;
 };
 
+/// Deletes the segments of `dir` that end at or before `threshold_ms`,
+/// without being its writer (the driver cleans receivers' logs this way).
+/// Safe while a writer appends: its segment ends after every time it was
+/// given, which is later than any threshold a caller derives from the past.
+caf::expected<size_t> delete_older_than(const std::string& dir,
+                                        int64_t threshold_ms);
+
 } // namespace sluice::wal

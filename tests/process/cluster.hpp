@@ -3,6 +3,7 @@
 // Starts wordcount processes (a driver and workers, or one local-mode
 // process) and finds the driver's OS-chosen port in its log.
 
+#include <filesystem>
 #include <memory>
 #include <regex>
 #include <string>
@@ -15,6 +16,29 @@
 
 namespace sluice::test {
 
+/// The newest batch directory below `out`, or "" if there is none.
+inline std::string newest_batch(const std::string& out) {
+  std::error_code ec;
+  std::string best;
+  long long best_t = -1;
+  for (auto& e : std::filesystem::directory_iterator(out, ec)) {
+    auto t = std::stoll(e.path().filename().string());
+    if (t > best_t) {
+      best_t = t;
+      best = e.path().string();
+    }
+  }
+  return best;
+}
+
+/// Writes `text` next to `in`, then renames it into `in`: how files arrive
+/// atomically in a watched directory.
+inline void move_in(const temp_dir& dir, const std::string& in,
+                    const std::string& name, const std::string& text) {
+  write_file(dir / name, text);
+  std::filesystem::rename(dir / name, in + "/" + name);
+}
+
 /// Exit status of a process that exited by itself with `code`.
 inline bool exited_with(int status, int code) {
   return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == code;
@@ -24,8 +48,10 @@ struct wordcount_cluster {
   temp_dir dir{"sluice-cluster"};
   std::vector<std::string> app_args;
   std::unique_ptr<child_process> driver;
+  std::vector<std::unique_ptr<child_process>> old_drivers; ///< killed ones
   std::vector<std::unique_ptr<child_process>> workers;
   uint16_t port = 0;
+  int driver_starts = 0;
 
   std::string output() const {
     return dir / "out";
@@ -41,10 +67,11 @@ struct wordcount_cluster {
 
   /// Starts the driver on `listen_port` (0: OS-chosen) and waits until it
   /// says where it listens.
-  void start_driver(uint16_t listen_port = 0) {
+  void start_driver(uint16_t listen_port = 0, std::vector<std::string> extra = {}) {
+    extra.push_back("--role=driver");
+    extra.push_back("--listen=127.0.0.1:" + std::to_string(listen_port));
     driver = std::make_unique<child_process>(
-      args({"--role=driver", "--listen=127.0.0.1:" + std::to_string(listen_port)}),
-      dir.path(), "driver");
+      args(extra), dir.path(), "driver" + std::to_string(++driver_starts));
     std::regex re{"listening on 127\\.0\\.0\\.1:([0-9]+)"};
     std::smatch m;
     REQUIRE(wait_until([&] {
@@ -79,6 +106,8 @@ struct wordcount_cluster {
 
   std::string logs() const {
     std::string result;
+    for (auto& old : old_drivers)
+      result += "--- earlier driver\n" + old->err();
     if (driver)
       result += "--- driver\n" + driver->err();
     for (auto& w : workers)

@@ -11,27 +11,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The newest batch directory below `out`, or "" if there is none.
-std::string newest_batch(const std::string& out) {
-  std::error_code ec;
-  std::string best;
-  long long best_t = -1;
-  for (auto& e : fs::directory_iterator(out, ec)) {
-    auto t = std::stoll(e.path().filename().string());
-    if (t > best_t) {
-      best_t = t;
-      best = e.path().string();
-    }
-  }
-  return best;
-}
-
-void move_in(const temp_dir& dir, const std::string& in, const std::string& name,
-             const std::string& text) {
-  write_file(dir / name, text);
-  fs::rename(dir / name, in + "/" + name);
-}
-
 } // namespace
 
 TEST_CASE("stateful wordcount writes the running totals since the start in every batch",

@@ -95,14 +95,14 @@ std::string text_of(const buffer& b) {
 
 // -- CRC ----------------------------------------------------------------------
 
-TEST_CASE("checkpoint_crc32c is CRC-32C and extends piece by piece",
+TEST_CASE("crc32c is CRC-32C and extends piece by piece",
           "[checkpoint]") {
   std::string check = "123456789";
-  CHECK(checkpoint_crc32c(check.data(), check.size()) == 0xE3069283u);
-  CHECK(checkpoint_crc32c(nullptr, 0) == 0u);
-  auto head = checkpoint_crc32c(check.data(), 4);
-  CHECK(checkpoint_crc32c_extend(head, check.data() + 4, 5) == 0xE3069283u);
-  CHECK(checkpoint_crc32c_extend(0, check.data(), check.size())
+  CHECK(crc32c(check.data(), check.size()) == 0xE3069283u);
+  CHECK(crc32c(nullptr, 0) == 0u);
+  auto head = crc32c(check.data(), 4);
+  CHECK(crc32c_extend(head, check.data() + 4, 5) == 0xE3069283u);
+  CHECK(crc32c_extend(0, check.data(), check.size())
         == 0xE3069283u);
 }
 
@@ -207,8 +207,8 @@ TEST_CASE("A checkpoint from a newer format version is refused by name",
   auto copy = std::string{encode_checkpoint(sample_meta(5000)).view()};
   auto* bytes = reinterpret_cast<uint8_t*>(copy.data());
   bytes[8] = 3; // version 3, with a CRC that matches it
-  auto crc = checkpoint_crc32c(bytes, 20);
-  crc = checkpoint_crc32c_extend(crc, bytes + 24, copy.size() - 24);
+  auto crc = crc32c(bytes, 20);
+  crc = crc32c_extend(crc, bytes + 24, copy.size() - 24);
   for (int i = 0; i < 4; ++i)
     bytes[20 + i] = static_cast<uint8_t>(crc >> (8 * i));
   auto meta = decode_checkpoint(buffer::copy_of(copy.data(), copy.size()),
@@ -229,8 +229,8 @@ TEST_CASE("A checkpoint body that is not Cap'n Proto is refused as corrupt",
   bytes[16] = 16;
   for (size_t i = 24; i < file.size(); ++i)
     bytes[i] = 0xff;
-  auto crc = checkpoint_crc32c(bytes, 20);
-  crc = checkpoint_crc32c_extend(crc, bytes + 24, 16);
+  auto crc = crc32c(bytes, 20);
+  crc = crc32c_extend(crc, bytes + 24, 16);
   for (int i = 0; i < 4; ++i)
     bytes[20 + i] = static_cast<uint8_t>(crc >> (8 * i));
   auto meta = decode_checkpoint(buffer::copy_of(file.data(), file.size()),

@@ -474,9 +474,9 @@ TEST_CASE("a window skips cached slots that were never filled", "[planner][windo
   auto w = xs.window(std::chrono::seconds{2}, std::chrono::seconds{1});
   auto parent = xs.node()->index();
   cache.begin(parent, 1000, 2);
-  cache.set(parent, 1000, 0, block_ref{"c/a", 1, 8, {"w1"}});
+  cache.set(parent, 1000, 0, block_ref{"c/a", 1, 8, {"w1"}, {}});
   cache.begin(parent, 2000, 1);
-  cache.set(parent, 2000, 0, block_ref{"c/b", 1, 8, {"w1"}});
+  cache.set(parent, 2000, 0, block_ref{"c/b", 1, 8, {"w1"}, {}});
   auto sources = window_sources(*w.node(), cache, 2000);
   REQUIRE(sources.size() == 2);
   CHECK(sources[0]->id == "c/a");
