@@ -306,6 +306,7 @@ void recover(generator_ptr self) {
   for (auto& [key, value] : plan.meta.config)
     if (key == "first-batch-ms")
       st.first_batch = std::stoll(value);
+  st.max_completed = plan.meta.last_completed_ms;
   for (auto& ref : plan.meta.states)
     for (auto& n : st.g->nodes())
       if (n->id() == ref.node_id) {

@@ -124,6 +124,10 @@ config::config() {
   // heartbeats are off by default.
   set("middleman.heartbeat-interval", caf::timespan{milliseconds{100}});
   set("middleman.connection-timeout", caf::timespan{milliseconds{1000}});
+  // Workers connect to each other directly (each listens, see worker mode in
+  // streaming_context::start): block reads between workers then neither pass
+  // through the driver nor break when it dies and restarts.
+  set("middleman.enable-automatic-connections", true);
 }
 
 caf::config_option_adder config::app_options() {

@@ -215,7 +215,16 @@ caf::error streaming_context::start() {
       watched = {generator_};
       break;
     }
-    case run_mode::worker:
+    case run_mode::worker: {
+      // A port of its own, so peers connect directly (automatic
+      // connections) instead of through the driver.
+      auto& ep = settings_.listen;
+      auto port = sys_.middleman().open(ep.port, ep.host.c_str(), true);
+      if (!port)
+        SLUICE_WARN("worker", node_id_ << ": cannot listen on " << ep.host << ":"
+                                       << ep.port << " (" << describe(port.error())
+                                       << "); block reads from other workers "
+                                          "go through the driver");
       workers_.push_back(
         sys_.spawn(worker_node, node_id_, &graph_, settings_, caf::actor{},
                    std::shared_ptr<block_store>{}));
@@ -224,6 +233,7 @@ caf::error streaming_context::start() {
                                      << settings_.driver.port);
       watched = workers_;
       break;
+    }
   }
   // The watcher turns the end of the role's main actor into termination.
   watcher_ = sys_.spawn([this, watched](caf::event_based_actor* self) -> caf::behavior {
