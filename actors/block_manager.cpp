@@ -4,6 +4,7 @@
 
 #include "messages/schemas.hpp"
 #include "runtime/block.hpp"
+#include "runtime/exec/task_spec.hpp"
 #include "runtime/log.hpp"
 
 namespace sluice {
@@ -44,9 +45,11 @@ caf::behavior block_manager(caf::stateful_actor<block_manager_state>* self,
     [self](const msg<wire::PutBlock>& m) -> caf::result<msg<wire::PutBlockAck>> {
       std::string id;
       uint64_t records = 0;
+      storage_level level;
       if (auto err = read_msg(m, [&](wire::PutBlock::Reader r) {
             id = r.getId();
             records = r.getRecords();
+            level = decode(r.getLevel());
           })) {
         SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
         return err;
@@ -55,7 +58,10 @@ caf::behavior block_manager(caf::stateful_actor<block_manager_state>* self,
         SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
         return err;
       }
-      self->state.store->put(id, stored_block{m.payload, records});
+      // Kept encoded whatever the level says about deserialization: this
+      // actor has no record types, and a replica is only read when the
+      // first copy is lost. The level's disk flag is honoured.
+      self->state.store->put(id, stored_block{m.payload, records}, level);
       capnp::MallocMessageBuilder b;
       auto ack = b.initRoot<wire::PutBlockAck>();
       ack.setId(id);
@@ -68,11 +74,18 @@ caf::behavior block_manager(caf::stateful_actor<block_manager_state>* self,
         SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
         return err;
       }
-      auto block = self->state.store->get(id);
+      // Deserialized partitions are encoded for the remote reader; spilled
+      // ones are read back. A damaged spill file is an error the reader
+      // answers by trying the next copy.
+      auto block = self->state.store->get_encoded(id);
+      if (!block && block.error().code() != static_cast<uint8_t>(errc::not_found)) {
+        SLUICE_WARN("block_manager", self->state.node << ": " << describe(block.error()));
+        return std::move(block.error());
+      }
       capnp::MallocMessageBuilder b;
       auto data = b.initRoot<wire::BlockData>();
       data.setId(id);
-      data.setFound(block.has_value());
+      data.setFound(static_cast<bool>(block));
       return make_msg<wire::BlockData>(b, block ? block->bytes : buffer{});
     },
     [self](const msg<wire::DropBlocks>& m) {

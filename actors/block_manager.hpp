@@ -13,9 +13,13 @@ namespace sluice {
 /// State of a BlockManager: one per node (every worker, and the driver for
 /// the batches of queue streams).
 ///
-/// Protocol: PutBlock (+ payload) -> PutBlockAck; GetBlock -> BlockData
-/// (+ payload when found); DropBlocks (no answer). A payload that is not a
-/// valid block is refused with errc::corrupt_data and not stored.
+/// Protocol: PutBlock (+ payload) -> PutBlockAck, stored at the message's
+/// storage level (replicas of persisted partitions; unset: memory only);
+/// GetBlock -> BlockData (+ payload when found; a block held deserialized
+/// is encoded for the reader, a spilled one read back, and a damaged spill
+/// file answers errc::corrupt_data); DropBlocks (no answer, deletes spill
+/// files). A payload that is not a valid block is refused with
+/// errc::corrupt_data and not stored.
 /// Lifetime: spawned by its node (worker_node or the driver's context),
 /// ends with it. The block_store it serves is shared with the node's
 /// TaskExecutor and Receivers for local access.

@@ -322,6 +322,8 @@ void launch(scheduler_ptr self, job_run& job, stage_run& stage,
   spec.action = stage.plan.action;
   spec.target = stage.plan.target;
   spec.shuffle_side = stage.plan.side;
+  if (stage.plan.action == task_action::cache)
+    spec.level = st.g->at(stage.plan.target)->level();
   if (stage.plan.action == task_action::cache
       && st.g->at(stage.plan.target)->replication() > 1) {
     // The copy goes to the least loaded other node; with one worker the

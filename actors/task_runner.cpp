@@ -69,17 +69,26 @@ void replicate_and_finish(runner_ptr self) {
   }
   st.replicas_pending = outs.size();
   for (size_t i = 0; i < outs.size(); ++i) {
-    auto block = st.ctx->store().get(outs[i].id);
-    capnp::MallocMessageBuilder b;
-    auto put = b.initRoot<wire::PutBlock>();
-    put.setId(outs[i].id);
-    put.setRecords(outs[i].records);
     auto done = [self] {
       if (--self->state.replicas_pending == 0)
         finish(self, caf::none, self->state.ctx.get());
     };
-    self->request(*bm, fetch_timeout,
-                  make_msg<wire::PutBlock>(b, block ? block->bytes : buffer{}))
+    // Deserialized partitions are encoded here, for the copy only; a
+    // partition spilled meanwhile is read back from its file.
+    auto block = st.ctx->store().get_encoded(outs[i].id);
+    if (!block) {
+      SLUICE_WARN("task", st.spec.describe() << ": cannot copy a cached partition to "
+                                             << st.spec.replica_node << ": "
+                                             << describe(block.error()));
+      done();
+      continue;
+    }
+    capnp::MallocMessageBuilder b;
+    auto put = b.initRoot<wire::PutBlock>();
+    put.setId(outs[i].id);
+    put.setRecords(outs[i].records);
+    encode(st.spec.level, put.initLevel());
+    self->request(*bm, fetch_timeout, make_msg<wire::PutBlock>(b, block->bytes))
       .then(
         [self, i, done](const msg<wire::PutBlockAck>&) {
           auto& st = self->state;
@@ -111,7 +120,7 @@ void run_task(runner_ptr self) {
     if (r.source == leaf_read::kind::shuffle)
       ctx.add_blocks(r.node, r.partition, {}, r.side);
   for (auto& f : st.fetches)
-    ctx.add_blocks(f.leaf, f.partition, {f.bytes}, f.side);
+    ctx.add_block(f.leaf, f.partition, std::move(f.block), f.side);
   auto err = execute_task(*st.g, st.spec, ctx);
   if (!err && st.spec.action == task_action::cache && !st.spec.replica_node.empty()) {
     replicate_and_finish(self);
@@ -148,11 +157,16 @@ void fetch(runner_ptr self, size_t i) {
   auto& f = st.fetches[i];
   // The local store first: it may hold a replica the driver does not list.
   if (f.next_location == 0) {
-    if (auto local = st.store->get(f.ref.id)) {
-      f.bytes = local->bytes;
+    auto local = st.store->get(f.ref.id);
+    if (local) {
+      f.block = std::move(*local);
       f.done = true;
       fetched(self);
       return;
+    }
+    if (local.error().code() != static_cast<uint8_t>(errc::not_found)) {
+      f.failures = st.node + ": " + describe(local.error());
+      ++st.replica_switches;
     }
   }
   while (f.next_location < f.ref.locations.size()) {
@@ -181,7 +195,7 @@ void fetch(runner_ptr self, size_t i) {
             location_failed(self, i, loc + ": block not found");
           else {
             auto& item = self->state.fetches[i];
-            item.bytes = reply.payload;
+            item.block = stored_block{reply.payload, item.ref.records};
             item.done = true;
             fetched(self);
           }
@@ -202,7 +216,7 @@ void fetch(runner_ptr self, size_t i) {
       SLUICE_INFO("task", st.spec.describe() << ": block " << f.ref.id
                                              << " read from the WAL ("
                                              << f.failures << ")");
-      f.bytes = std::move(*bytes);
+      f.block = stored_block{std::move(*bytes), f.ref.records};
       f.done = true;
       fetched(self);
       return;

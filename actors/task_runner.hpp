@@ -24,7 +24,7 @@ struct fetch_item {
   block_ref ref;
   size_t next_location = 0;
   std::string failures; ///< why earlier locations failed
-  buffer bytes;
+  stored_block block;   ///< typed when read locally from a deserialized cache
   bool done = false;
   bool wal_tried = false;
 };
@@ -36,7 +36,11 @@ struct fetch_item {
 /// listed locations in order: a location that fails or lacks the block is
 /// skipped for the next one (hot standby), then the receiver WAL copy the
 /// block's ref names, and only when none is left does the task fail, naming
-/// the block and every location's failure.
+/// the block and every location's failure. A local read that fails (a
+/// damaged spill file) counts as a failed location.
+/// Local reads of partitions cached deserialized hand the typed records to
+/// the task as they are; a cache task's replica gets the encoded block and
+/// the task's storage level.
 /// Lifetime: spawned detached by the TaskExecutor for one task.
 struct task_runner_state {
   static const char* name;

@@ -28,10 +28,20 @@ struct WalHandle {
   length @3 :UInt32;
 }
 
+struct StorageLevel {
+  # How a block is kept (Spark's StorageLevel; runtime/storage_level.hpp).
+  # The defaults read as MEMORY_ONLY_SER with one copy: what a writer that
+  # predates the field meant.
+  useDisk @0 :Bool;                # may spill to the BlockManager's local dir
+  deserialized @1 :Bool;           # kept as decoded records where computed
+  replication @2 :UInt8 = 1;       # 1 or 2
+}
+
 struct PutBlock {
   # Store the envelope's payload under `id`. Answered with PutBlockAck.
   id @0 :Text;
   records @1 :UInt64;
+  level @2 :StorageLevel;          # replicas of persisted partitions; unset: memory only
 }
 
 struct PutBlockAck {

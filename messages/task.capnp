@@ -5,6 +5,7 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("sluice::wire");
 
 using import "block.capnp".BlockRef;
+using import "block.capnp".StorageLevel;
 
 struct NodeCount {
   # How many partitions a graph node has in this batch.
@@ -47,6 +48,7 @@ struct LaunchTask {
   peers @10 :List(Peer);
   shuffleSide @11 :UInt32;          # shuffle writes: which parent this task computes
   replicaNode @13 :Text;            # cache writes: also store each partition there
+  storageLevel @14 :StorageLevel;   # cache writes: how to keep the partition (and its copy)
 }
 
 struct ShuffleOutput {

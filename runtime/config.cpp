@@ -120,6 +120,13 @@ config::config() {
     .add(wal_enable_, "enable", "write received blocks to a WAL")
     .add(wal_rolling_interval_, "rolling-interval",
          "a WAL segment covers this long (60s)");
+  caf::config_option_adder{custom_options_, "sluice.block-manager"}
+    .add(block_manager_memory_, "memory",
+         "bytes of blocks a node keeps in memory before disk-level blocks "
+         "spill (536870912 = 512 MiB)")
+    .add(block_manager_local_dir_, "local-dir",
+         "directory for spill files, an absolute path (default: the system "
+         "temp directory)");
   // A hung peer must turn into a down_msg within about a second; CAF's
   // heartbeats are off by default.
   set("middleman.heartbeat-interval", caf::timespan{milliseconds{100}});
@@ -290,6 +297,15 @@ caf::error config::validate() {
                + "' is not one of memory, memory_ser, memory_2, memory_ser_2, "
                  "memory_and_disk[_ser][_2]");
   s.storage_level = storage_level_;
+  if (block_manager_memory_ <= 0)
+    return bad("sluice.block-manager.memory must be a positive number of "
+               "bytes, got "
+               + std::to_string(block_manager_memory_));
+  s.block_manager_memory = static_cast<uint64_t>(block_manager_memory_);
+  if (!block_manager_local_dir_.empty() && block_manager_local_dir_.front() != '/')
+    return bad("sluice.block-manager.local-dir must be an absolute path, got '"
+               + block_manager_local_dir_ + "'");
+  s.block_manager_local_dir = block_manager_local_dir_;
   return caf::none;
 }
 

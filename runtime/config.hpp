@@ -52,6 +52,12 @@ struct run_settings {
   bool wal_enable = false;
   std::chrono::milliseconds wal_rolling_interval{60000};
   std::string storage_level = "memory_ser_2";
+  /// Memory a node's BlockManager may use before blocks persisted at a disk
+  /// level spill (bytes).
+  uint64_t block_manager_memory = uint64_t{512} << 20;
+  /// Where each BlockManager creates its spill directory (removed at a
+  /// clean shutdown); empty: the system temp directory.
+  std::string block_manager_local_dir;
   bool supervise = false; ///< run() restarts the driver process when it dies
 };
 
@@ -107,6 +113,8 @@ private:
   bool supervise_ = false;
   caf::timespan wal_rolling_interval_{std::chrono::seconds{60}};
   std::string storage_level_ = "memory_ser_2";
+  int64_t block_manager_memory_ = int64_t{512} << 20;
+  std::string block_manager_local_dir_;
   std::string log_level_ = "info";
 };
 

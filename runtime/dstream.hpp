@@ -28,6 +28,7 @@
 #include "runtime/nodes/map_with_state_node.hpp"
 #include "runtime/nodes/state_node.hpp"
 #include "runtime/nodes/window_node.hpp"
+#include "runtime/storage_level.hpp"
 
 namespace sluice {
 
@@ -41,41 +42,6 @@ struct is_pair : std::false_type {};
 
 template <class K, class V>
 struct is_pair<std::pair<K, V>> : std::true_type {};
-
-/// How a persisted stream is kept (Spark's StorageLevel). sluice keeps
-/// persisted partitions in memory, serialized; `replication` 2 keeps a
-/// second copy on another node, which tasks read when the first is lost.
-struct storage_level {
-  bool use_disk = false;
-  bool serialized = true;
-  uint32_t replication = 1;
-  const char* name = "MEMORY_ONLY_SER";
-
-  static constexpr storage_level memory_only() {
-    return {false, false, 1, "MEMORY_ONLY"};
-  }
-  static constexpr storage_level memory_only_2() {
-    return {false, false, 2, "MEMORY_ONLY_2"};
-  }
-  static constexpr storage_level memory_only_ser() {
-    return {false, true, 1, "MEMORY_ONLY_SER"};
-  }
-  static constexpr storage_level memory_only_ser_2() {
-    return {false, true, 2, "MEMORY_ONLY_SER_2"};
-  }
-  static constexpr storage_level memory_and_disk() {
-    return {true, false, 1, "MEMORY_AND_DISK"};
-  }
-  static constexpr storage_level memory_and_disk_2() {
-    return {true, false, 2, "MEMORY_AND_DISK_2"};
-  }
-  static constexpr storage_level memory_and_disk_ser() {
-    return {true, true, 1, "MEMORY_AND_DISK_SER"};
-  }
-  static constexpr storage_level memory_and_disk_ser_2() {
-    return {true, true, 2, "MEMORY_AND_DISK_SER_2"};
-  }
-};
 
 /// The key of two pair types with the same key type (joins).
 template <class A, class B>
@@ -286,27 +252,36 @@ public:
   // -- persistence ---------------------------------------------------------------
 
   /// Computes each batch of this stream once and keeps it in the
-  /// BlockManagers while a window needs it (windows persist their parent
-  /// implicitly). Storage levels and replication come with cluster fault
-  /// tolerance; today a persisted batch is kept in memory, serialized, once.
+  /// BlockManagers while a window, a successor's state or `remember` needs
+  /// it (windows persist their parent implicitly). The level is
+  /// MEMORY_ONLY_SER (Spark Streaming's default) unless persist(level) set
+  /// another.
   dstream<T> persist() const {
     node_->persist();
     return *this;
   }
 
-  /// persist() at a storage level. Levels with disk or deserialized storage
-  /// are refused (std::invalid_argument naming the level): sluice keeps
-  /// persisted partitions in memory, serialized, once or twice.
+  /// persist() at a storage level (see runtime/storage_level.hpp):
+  /// - serialized levels (`_SER`) keep each partition encoded;
+  ///   deserialized ones (MEMORY_ONLY, MEMORY_AND_DISK and their `_2`
+  ///   forms) keep the decoded records on the node that computed them, so
+  ///   later tasks there (windows, state, outputs of the same batch) skip
+  ///   decoding; the records are encoded only for a remote reader, the
+  ///   replica and a spill;
+  /// - disk levels (`MEMORY_AND_DISK*`) may be spilled to the node's local
+  ///   directory when its BlockManager is over `sluice.block-manager.memory`
+  ///   (least recently used first); memory-only levels are never spilled;
+  /// - `_2` keeps a second copy on another node, read when the first is
+  ///   lost (or its spill file is damaged).
+  /// Replication other than 1 or 2 throws std::invalid_argument. The last
+  /// call before start() decides.
   dstream<T> persist(storage_level level) const {
-    if (level.use_disk || !level.serialized)
-      throw std::invalid_argument(
-        std::string{"persist: "} + level.name
-        + " is not supported: persisted partitions are kept in memory, "
-          "serialized (MEMORY_ONLY_SER or MEMORY_ONLY_SER_2)");
     if (level.replication < 1 || level.replication > 2)
-      throw std::invalid_argument("persist: replication must be 1 or 2");
+      throw std::invalid_argument(std::string{"persist: "} + level.name
+                                  + ": replication must be 1 or 2, not "
+                                  + std::to_string(level.replication));
     node_->persist();
-    node_->set_replication(level.replication);
+    node_->set_level(level);
     return *this;
   }
 

@@ -159,7 +159,8 @@ uint64_t graph::fingerprint() const {
   return stable_hash(shape);
 }
 
-buffer node_base::materialize(task_context&, uint32_t) {
+stored_block node_base::materialize(task_context&, uint32_t,
+                                    const storage_level&) {
   throw std::logic_error("node " + id_ + " cannot be cached");
 }
 

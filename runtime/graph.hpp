@@ -11,6 +11,8 @@
 #include "runtime/buffer.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/error.hpp"
+#include "runtime/storage_level.hpp"
+#include "runtime/stored_block.hpp"
 
 namespace sluice {
 
@@ -130,14 +132,21 @@ public:
     persisted_ = true;
   }
 
+  /// How a persisted node's partitions are kept (default MEMORY_ONLY_SER,
+  /// Spark Streaming's default for persist()); cache tasks carry it to the
+  /// workers.
+  const storage_level& level() const noexcept {
+    return level_;
+  }
+
+  void set_level(storage_level x) noexcept {
+    level_ = x;
+  }
+
   /// Copies kept of each persisted partition (1 or 2: a second copy on
   /// another node is a hot standby that tasks read when the first is lost).
   uint32_t replication() const noexcept {
-    return replication_;
-  }
-
-  void set_replication(uint32_t n) noexcept {
-    replication_ = n;
+    return level_.replication;
   }
 
   /// How long a persisted node's partitions must stay after their batch
@@ -150,9 +159,11 @@ public:
     retention_ = std::max(retention_, d);
   }
 
-  /// Computes partition `p` and encodes it as a block (cache tasks).
+  /// Computes partition `p` for a cache task: encoded as a block at a
+  /// serialized level, kept as typed records at a deserialized one.
   /// Implemented by every typed node.
-  virtual buffer materialize(task_context& ctx, uint32_t p);
+  virtual stored_block materialize(task_context& ctx, uint32_t p,
+                                   const storage_level& level);
 
   /// True for nodes that read their own previous batch (update_state_by_key).
   virtual bool stateful() const noexcept {
@@ -201,7 +212,7 @@ private:
   time_ms slide_ = 0;
   time_ms fixed_slide_ = 0;
   bool persisted_ = false;
-  uint32_t replication_ = 1;
+  storage_level level_;
   time_ms retention_ = 0;
   time_ms checkpoint_interval_ = 0;
   node_kind kind_;
@@ -224,7 +235,8 @@ public:
   /// task was given it (a persisted node), else computed.
   void get(task_context& ctx, uint32_t p, std::vector<T>& out);
 
-  buffer materialize(task_context& ctx, uint32_t p) override;
+  stored_block materialize(task_context& ctx, uint32_t p,
+                           const storage_level& level) override;
 };
 
 /// The map side of a shuffle node: runs at the end of its parent's stage.

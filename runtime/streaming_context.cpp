@@ -54,6 +54,17 @@ std::string make_worker_id() {
          + std::to_string(rd() % 100000);
 }
 
+/// A BlockManager's store as the settings say (memory budget, spill
+/// directory under local-dir named after the node).
+std::shared_ptr<block_store> make_store(const run_settings& s,
+                                        const std::string& node) {
+  block_store_options opts;
+  opts.memory_budget = s.block_manager_memory;
+  opts.local_dir = s.block_manager_local_dir;
+  opts.tag = node;
+  return std::make_shared<block_store>(std::move(opts));
+}
+
 } // namespace
 
 streaming_context::streaming_context(caf::actor_system& sys,
@@ -153,7 +164,7 @@ streaming_context::get_or_create(caf::actor_system& sys, run_settings settings,
                       std::string{"invalid application: "} + e.what());
   }
   if (ctx->settings_.mode != run_mode::worker) {
-    ctx->stores_.push_back(std::make_shared<block_store>());
+    ctx->stores_.push_back(make_store(ctx->settings_, "driver"));
     if (auto err = ctx->prepare_recovery())
       return err;
   }
@@ -179,7 +190,7 @@ caf::error streaming_context::start() {
   graph_.freeze();
   if (settings_.mode != run_mode::worker) {
     if (stores_.empty())
-      stores_.push_back(std::make_shared<block_store>()); // the driver's
+      stores_.push_back(make_store(settings_, "driver"));
     if (auto err = prepare_recovery()) {
       stores_.clear();
       return err;
@@ -191,10 +202,10 @@ caf::error streaming_context::start() {
     case run_mode::local:
       spawn_driver();
       for (uint32_t i = 0; i < settings_.local_workers; ++i) {
-        stores_.push_back(std::make_shared<block_store>());
-        workers_.push_back(sys_.spawn(worker_node, "local-" + std::to_string(i + 1),
-                                      &graph_, settings_, membership_,
-                                      stores_.back()));
+        auto name = "local-" + std::to_string(i + 1);
+        stores_.push_back(make_store(settings_, name));
+        workers_.push_back(sys_.spawn(worker_node, name, &graph_, settings_,
+                                      membership_, stores_.back()));
       }
       watched = {generator_};
       break;
@@ -225,9 +236,9 @@ caf::error streaming_context::start() {
                                        << ep.port << " (" << describe(port.error())
                                        << "); block reads from other workers "
                                           "go through the driver");
-      workers_.push_back(
-        sys_.spawn(worker_node, node_id_, &graph_, settings_, caf::actor{},
-                   std::shared_ptr<block_store>{}));
+      stores_.push_back(make_store(settings_, node_id_));
+      workers_.push_back(sys_.spawn(worker_node, node_id_, &graph_, settings_,
+                                    caf::actor{}, stores_.back()));
       SLUICE_INFO("worker", node_id_ << ": looking for the driver at "
                                      << settings_.driver.host << ":"
                                      << settings_.driver.port);

@@ -180,7 +180,7 @@ public:
   block_stats stored_blocks() const;
 
   /// The block stores of this process (local mode: the driver's first, then
-  /// one per worker), for inspection and failure tests.
+  /// one per worker; a worker: its own), for inspection and failure tests.
   const std::vector<std::shared_ptr<block_store>>& local_stores() const noexcept {
     return stores_;
   }

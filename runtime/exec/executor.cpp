@@ -17,10 +17,11 @@ caf::error run(graph& g, const task_spec& spec, task_context& ctx) {
     return make_error(errc::task_failed, spec.describe() + ": unknown node "
                                            + std::to_string(spec.target));
   if (spec.action == task_action::cache) {
-    auto bytes = target->materialize(ctx, spec.partition);
-    auto records = block_reader{bytes}.size();
-    ctx.put_cached_block(target->index(), spec.partition, std::move(bytes),
-                         records);
+    // The level comes with the task, as Spark's BlockManager takes it with
+    // the put, not from this process's copy of the graph.
+    auto block = target->materialize(ctx, spec.partition, spec.level);
+    ctx.put_cached_block(target->index(), spec.partition, std::move(block),
+                         spec.level);
     return caf::none;
   }
   if (spec.action == task_action::shuffle_write) {

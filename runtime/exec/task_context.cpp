@@ -19,16 +19,18 @@ std::string cached_block_id(uint32_t node, time_ms t, uint32_t p) {
          + std::to_string(p);
 }
 
-void task_context::put_cached_block(uint32_t node, uint32_t p, buffer bytes,
-                                    uint64_t records) {
+void task_context::put_cached_block(uint32_t node, uint32_t p,
+                                    stored_block block, storage_level level) {
   shuffle_output out;
   out.bucket = p;
   out.id = cached_block_id(node, batch_time_, p);
-  out.records = records;
-  out.bytes = bytes.size();
+  out.records = block.records;
+  // Deserialized partitions report their estimated size: their encoding
+  // is only made if someone needs it.
+  out.bytes = block.memory_size();
   if (!store_)
     throw std::logic_error("task has no block store for cached output");
-  store_->put(out.id, stored_block{std::move(bytes), records});
+  store_->put(out.id, std::move(block), level);
   shuffle_outputs_.push_back(std::move(out));
 }
 
@@ -45,22 +47,41 @@ task_context::task_context(time_ms batch_time, uint32_t partition,
 
 void task_context::add_blocks(uint32_t leaf, uint32_t p,
                               std::vector<buffer> blocks, uint32_t side) {
-  auto& slot = blocks_[{leaf, p, side}];
+  auto& in = inputs_[{leaf, p, side}];
   for (auto& b : blocks)
-    slot.push_back(std::move(b));
+    in.bytes.push_back(std::move(b));
+}
+
+void task_context::add_block(uint32_t leaf, uint32_t p, stored_block block,
+                             uint32_t side) {
+  auto& in = inputs_[{leaf, p, side}];
+  if (block.typed)
+    in.typed.push_back(std::move(block.typed));
+  else
+    in.bytes.push_back(std::move(block.bytes));
 }
 
 void task_context::add_file(uint32_t leaf, uint32_t p, std::string path) {
   files_[{leaf, p}] = std::move(path);
 }
 
-const std::vector<buffer>& task_context::blocks(uint32_t leaf, uint32_t p,
-                                                uint32_t side) const {
-  auto i = blocks_.find({leaf, p, side});
-  if (i == blocks_.end())
+task_context::input_slot& task_context::slot(uint32_t leaf, uint32_t p,
+                                             uint32_t side) {
+  auto i = inputs_.find({leaf, p, side});
+  if (i == inputs_.end())
     throw std::logic_error("task has no input for node " + std::to_string(leaf)
                            + " partition " + std::to_string(p));
   return i->second;
+}
+
+const std::vector<buffer>& task_context::blocks(uint32_t leaf, uint32_t p,
+                                                uint32_t side) {
+  auto& in = slot(leaf, p, side);
+  // A reader that only knows bytes: encode the typed inputs once.
+  for (auto& x : in.typed)
+    in.bytes.push_back(x.encode());
+  in.typed.clear();
+  return in.bytes;
 }
 
 const std::string& task_context::file(uint32_t leaf, uint32_t p) const {

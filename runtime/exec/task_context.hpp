@@ -4,7 +4,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <stdexcept>
 #include <tuple>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -12,6 +14,8 @@
 #include "runtime/buffer.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/graph.hpp"
+#include "runtime/storage_level.hpp"
+#include "runtime/typed_records.hpp"
 
 namespace sluice {
 
@@ -101,17 +105,36 @@ public:
   /// `side` tells the parents of a multi-parent shuffle (cogroup) apart.
   void add_blocks(uint32_t leaf, uint32_t p, std::vector<buffer> blocks,
                   uint32_t side = 0);
+
+  /// Adds one fetched block: its typed records if it has them (a partition
+  /// cached deserialized on this node), else its bytes.
+  void add_block(uint32_t leaf, uint32_t p, stored_block block,
+                 uint32_t side = 0);
+
   void add_file(uint32_t leaf, uint32_t p, std::string path);
 
-  /// The fetched blocks of a leaf partition; throws std::logic_error if the
-  /// task was not given that leaf partition (a planner bug, not bad input).
+  /// The fetched blocks of a leaf partition, encoded; throws
+  /// std::logic_error if the task was not given that leaf partition (a
+  /// planner bug, not bad input). Typed inputs are encoded on the first
+  /// call (for readers that only know bytes); read_into and for_each_record
+  /// use them as they are.
   const std::vector<buffer>& blocks(uint32_t leaf, uint32_t p,
-                                    uint32_t side = 0) const;
+                                    uint32_t side = 0);
   const std::string& file(uint32_t leaf, uint32_t p) const;
 
   bool has_blocks(uint32_t leaf, uint32_t p, uint32_t side = 0) const {
-    return blocks_.count({leaf, p, side}) > 0;
+    return inputs_.count({leaf, p, side}) > 0;
   }
+
+  /// Appends the records of a leaf partition to `out`: typed inputs are
+  /// copied without decoding, encoded ones decoded. Throws like blocks(),
+  /// and std::logic_error if a typed input holds records of another type.
+  template <class T>
+  void read_into(uint32_t leaf, uint32_t p, uint32_t side, std::vector<T>& out);
+
+  /// Calls fn(T&&) for every record of a leaf partition (as read_into).
+  template <class T, class F>
+  void for_each_record(uint32_t leaf, uint32_t p, uint32_t side, F&& fn);
 
   /// Counts records read from input leaves (for the batch's record count).
   void count_input(uint64_t n) noexcept {
@@ -142,10 +165,10 @@ public:
     return *store_;
   }
 
-  /// Stores partition `p` of a persisted node in the local block store; it
-  /// is reported like a shuffle output (bucket = partition).
-  void put_cached_block(uint32_t node, uint32_t p, buffer bytes,
-                        uint64_t records);
+  /// Stores partition `p` of a persisted node in the local block store at
+  /// `level`; it is reported like a shuffle output (bucket = partition).
+  void put_cached_block(uint32_t node, uint32_t p, stored_block block,
+                        storage_level level);
 
   /// Records handed to the driver by a collecting output.
   void set_result(buffer bytes) {
@@ -163,30 +186,83 @@ private:
   partition_counts counts_;
   std::string node_;
   std::shared_ptr<block_store> store_;
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, std::vector<buffer>> blocks_;
+  /// A leaf partition's inputs as fetched: encoded blocks, and typed
+  /// records of partitions cached deserialized on this node.
+  struct input_slot {
+    std::vector<buffer> bytes;
+    std::vector<typed_records> typed;
+  };
+
+  input_slot& slot(uint32_t leaf, uint32_t p, uint32_t side);
+
+  template <class T>
+  static const std::vector<T>& typed_as(const typed_records& x, uint32_t leaf);
+
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, input_slot> inputs_;
   std::map<std::pair<uint32_t, uint32_t>, std::string> files_;
   uint64_t input_records_ = 0;
   std::vector<shuffle_output> shuffle_outputs_;
   buffer result_;
 };
 
+// -- task_context's typed reads -------------------------------------------------
+
+template <class T>
+const std::vector<T>& task_context::typed_as(const typed_records& x,
+                                             uint32_t leaf) {
+  auto* xs = x.template records<T>();
+  if (xs == nullptr)
+    throw std::logic_error("cached partition of node " + std::to_string(leaf)
+                           + " holds records of type " + x.type_name()
+                           + ", not " + typeid(T).name());
+  return *xs;
+}
+
+template <class T>
+void task_context::read_into(uint32_t leaf, uint32_t p, uint32_t side,
+                             std::vector<T>& out) {
+  auto& in = slot(leaf, p, side);
+  for (auto& x : in.typed) {
+    auto& xs = typed_as<T>(x, leaf);
+    out.insert(out.end(), xs.begin(), xs.end());
+  }
+  for (auto& bytes : in.bytes)
+    block_reader{bytes}.decode_into(out);
+}
+
+template <class T, class F>
+void task_context::for_each_record(uint32_t leaf, uint32_t p, uint32_t side,
+                                   F&& fn) {
+  auto& in = slot(leaf, p, side);
+  for (auto& x : in.typed)
+    for (auto& rec : typed_as<T>(x, leaf))
+      fn(T{rec});
+  for (auto& bytes : in.bytes) {
+    block_reader reader{bytes};
+    for (size_t i = 0; i < reader.size(); ++i)
+      fn(decode_all<T>(reader.record(i)));
+  }
+}
+
 // -- typed_node members that need a complete task_context ---------------------
 
 template <class T>
 void typed_node<T>::get(task_context& ctx, uint32_t p, std::vector<T>& out) {
   if (ctx.has_blocks(this->index(), p, cached_side)) {
-    for (auto& bytes : ctx.blocks(this->index(), p, cached_side))
-      block_reader{bytes}.decode_into(out);
+    ctx.read_into(this->index(), p, cached_side, out);
     return;
   }
   compute(ctx, p, out);
 }
 
 template <class T>
-buffer typed_node<T>::materialize(task_context& ctx, uint32_t p) {
+stored_block typed_node<T>::materialize(task_context& ctx, uint32_t p,
+                                        const storage_level& level) {
   std::vector<T> xs;
   compute(ctx, p, xs);
-  return make_block(xs);
+  if (level.serialized)
+    return stored_block{make_block(xs), xs.size()};
+  return stored_block{typed_records::make(std::move(xs))};
 }
 
 } // namespace sluice

@@ -43,6 +43,17 @@ block_ref decode(wire::BlockRef::Reader in) {
   return result;
 }
 
+void encode(const storage_level& x, wire::StorageLevel::Builder out) {
+  out.setUseDisk(x.use_disk);
+  out.setDeserialized(!x.serialized);
+  out.setReplication(static_cast<uint8_t>(x.replication));
+}
+
+storage_level decode(wire::StorageLevel::Reader in) {
+  return storage_level::of(in.getUseDisk(), !in.getDeserialized(),
+                           in.getReplication());
+}
+
 void encode(const task_spec& x, wire::LaunchTask::Builder out) {
   out.setBatchTime(x.batch_time);
   out.setJob(x.job);
@@ -52,6 +63,7 @@ void encode(const task_spec& x, wire::LaunchTask::Builder out) {
   out.setFinalNode(x.final_node);
   out.setShuffleSide(x.shuffle_side);
   out.setReplicaNode(x.replica_node);
+  encode(x.level, out.initStorageLevel());
   if (x.action == task_action::shuffle_write)
     out.getAction().setShuffleWrite(x.target);
   else if (x.action == task_action::cache)
@@ -104,6 +116,7 @@ task_spec decode(wire::LaunchTask::Reader in) {
   x.final_node = in.getFinalNode();
   x.shuffle_side = in.getShuffleSide();
   x.replica_node = in.getReplicaNode();
+  x.level = decode(in.getStorageLevel());
   auto action = in.getAction();
   switch (action.which()) {
     case wire::LaunchTask::Action::SHUFFLE_WRITE:

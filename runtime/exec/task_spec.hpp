@@ -9,6 +9,7 @@
 #include "messages/task.capnp.h"
 #include "runtime/exec/task_context.hpp"
 #include "runtime/graph.hpp"
+#include "runtime/storage_level.hpp"
 
 namespace sluice {
 
@@ -39,6 +40,7 @@ struct task_spec {
   uint32_t target = 0; ///< the shuffle node or the output node
   uint32_t shuffle_side = 0; ///< shuffle writes: which parent of the target
   std::string replica_node;  ///< cache writes: a second BlockManager, or empty
+  storage_level level;       ///< cache writes: how the partition is kept
   partition_counts counts;
   std::vector<leaf_read> reads;
   /// node id -> index of its BlockManager in the envelope's capabilities
@@ -50,6 +52,11 @@ struct task_spec {
 
 void encode(const block_ref& x, wire::BlockRef::Builder out);
 block_ref decode(wire::BlockRef::Reader in);
+
+void encode(const storage_level& x, wire::StorageLevel::Builder out);
+
+/// Throws std::invalid_argument on a replication other than 1 or 2.
+storage_level decode(wire::StorageLevel::Reader in);
 
 void encode(const task_spec& x, wire::LaunchTask::Builder out);
 

@@ -67,11 +67,7 @@ public:
     auto each = [&](uint32_t side, auto&& fn) {
       if (!ctx.has_blocks(this->index(), p, side))
         return;
-      for (auto& bytes : ctx.blocks(this->index(), p, side)) {
-        block_reader reader{bytes};
-        for (size_t i = 0; i < reader.size(); ++i)
-          fn(decode_all<std::pair<K, V>>(reader.record(i)));
-      }
+      ctx.for_each_record<std::pair<K, V>>(this->index(), p, side, fn);
     };
     each(previous_window, [&](std::pair<K, V>&& kv) {
       window.emplace(std::move(kv.first), std::move(kv.second));

@@ -51,16 +51,13 @@ public:
   }
 
 protected:
-  /// Calls fn(record) for every record of type X read for `side` of p.
+  /// Calls fn(record) for every record of type X read for `side` of p
+  /// (the previous state comes typed when it was cached deserialized here).
   template <class X, class Fn>
   void each(task_context& ctx, uint32_t p, uint32_t side, Fn&& fn) {
     if (!ctx.has_blocks(this->index(), p, side))
       return;
-    for (auto& bytes : ctx.blocks(this->index(), p, side)) {
-      block_reader reader{bytes};
-      for (size_t i = 0; i < reader.size(); ++i)
-        fn(decode_all<X>(reader.record(i)));
-    }
+    ctx.for_each_record<X>(this->index(), p, side, std::forward<Fn>(fn));
   }
 
   typed_node<std::pair<K, V>>* parent_;

@@ -29,8 +29,8 @@ public:
   }
 
   void compute(task_context& ctx, uint32_t p, std::vector<T>& out) override {
-    for (auto& bytes : ctx.blocks(this->index(), p))
-      block_reader{bytes}.decode_into(out);
+    // Typed when the parent's partition was cached deserialized here.
+    ctx.read_into(this->index(), p, 0, out);
   }
 
 private:

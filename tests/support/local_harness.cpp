@@ -13,7 +13,8 @@ struct local_harness::recorder : listener {
 
 local_harness::local_harness(uint32_t workers,
                              std::chrono::milliseconds batch_interval,
-                             std::string checkpoint_dir)
+                             std::string checkpoint_dir,
+                             const std::function<void(run_settings&)>& adjust)
   : interval_(batch_interval.count()) {
   cfg_ = std::make_unique<config>();
   auto& s = cfg_->sluice_settings;
@@ -22,6 +23,8 @@ local_harness::local_harness(uint32_t workers,
   s.local_workers = workers;
   s.batch_interval = batch_interval;
   s.block_interval = std::min(batch_interval, std::chrono::milliseconds{50});
+  if (adjust)
+    adjust(s);
   sys_ = std::make_unique<caf::actor_system>(*cfg_);
   clock_ = std::make_shared<manual_clock>(0);
   ssc_ = std::make_unique<streaming_context>(*sys_, s, clock_);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,9 +75,12 @@ std::vector<T> flatten_sorted(const std::vector<std::vector<T>>& parts) {
 
 class local_harness {
 public:
+  /// `adjust` may change the settings before the context is built (e.g. a
+  /// tiny BlockManager memory budget).
   explicit local_harness(uint32_t workers = 2,
                          std::chrono::milliseconds batch_interval = std::chrono::seconds{1},
-                         std::string checkpoint_dir = "");
+                         std::string checkpoint_dir = "",
+                         const std::function<void(run_settings&)>& adjust = nullptr);
   ~local_harness();
 
   streaming_context& ssc() {

@@ -24,7 +24,7 @@ TEST_CASE("a block store starts empty", "[block_store]") {
   CHECK(store.size() == 0);
   CHECK(store.bytes() == 0);
   CHECK(store.ids().empty());
-  CHECK_FALSE(store.get("nothing").has_value());
+  CHECK_FALSE(store.get("nothing"));
   CHECK_FALSE(store.contains("nothing"));
   CHECK(store.erase({"nothing"}) == 0);
   CHECK(store.erase_prefix("") == 0);
@@ -41,7 +41,7 @@ TEST_CASE("a block store returns what was put and accounts its bytes",
   CHECK(store.bytes() == a.bytes.size() + b.bytes.size());
   CHECK(store.contains("in/1/0"));
   auto got = store.get("in/1/0");
-  REQUIRE(got.has_value());
+  REQUIRE(got);
   CHECK(got->records == 3);
   CHECK(got->bytes.data() == a.bytes.data()); // shared, not copied
   CHECK(read_block<std::string>(got->bytes) == std::vector<std::string>{"a", "b", "c"});
@@ -60,7 +60,7 @@ TEST_CASE("replacing a block keeps one entry and corrects the byte count",
   CHECK(store.size() == 2);
   CHECK(store.bytes() == large.bytes.size() + other.bytes.size());
   auto got = store.get("x");
-  REQUIRE(got.has_value());
+  REQUIRE(got);
   CHECK(got->records == 2);
   CHECK(got->bytes.data() == large.bytes.data());
   // Replace with the smaller one again: the count must go down.
@@ -125,10 +125,10 @@ TEST_CASE("a block read out of the store stays valid after it is erased",
   std::vector<std::string> xs{"survives", "the", "erase"};
   store.put("b", block_of(xs));
   auto got = store.get("b");
-  REQUIRE(got.has_value());
+  REQUIRE(got);
   block_reader reader{got->bytes};
   REQUIRE(store.erase({"b"}) == 1);
-  CHECK_FALSE(store.get("b").has_value());
+  CHECK_FALSE(store.get("b"));
   // Overwrite freed memory as far as we can: more blocks in and out.
   for (int i = 0; i < 100; ++i) {
     store.put("filler", block_of({std::string(100, static_cast<char>('a' + i % 26))}));

@@ -72,6 +72,8 @@ TEST_CASE("without options a program runs locally with two workers", "[config]")
   CHECK_FALSE(s.wal_enable);
   CHECK(s.checkpoint_dir.empty());
   CHECK(s.storage_level == "memory_ser_2");
+  CHECK(s.block_manager_memory == 512ull * 1024 * 1024);
+  CHECK(s.block_manager_local_dir.empty());
 }
 
 TEST_CASE("local mode takes the number of workers", "[config]") {
@@ -369,4 +371,40 @@ TEST_CASE("boolean flags take an explicit value", "[config]") {
     check_refused({"--sluice.stop-gracefully-on-shutdown=maybe"},
                   "--sluice.stop-gracefully-on-shutdown=maybe", "expected true or false");
   }
+}
+
+TEST_CASE("the block manager memory budget and spill directory are set by their keys",
+          "[config]") {
+  SECTION("command line") {
+    config cfg;
+    auto err = parse(cfg, {"--sluice.block-manager.memory=1048576",
+                           "--sluice.block-manager.local-dir=/var/tmp/spill"});
+    INFO(describe(err));
+    REQUIRE(!err);
+    CHECK(cfg.sluice_settings.block_manager_memory == 1048576);
+    CHECK(cfg.sluice_settings.block_manager_local_dir == "/var/tmp/spill");
+  }
+  SECTION("ini file") {
+    test::temp_dir dir{"sluice-config"};
+    auto path = dir / "app.ini";
+    test::write_file(path, "[sluice.block-manager]\nmemory=4096\n"
+                           "local-dir=\"/var/tmp/spill\"\n");
+    config cfg;
+    auto err = parse(cfg, {"--config-file=" + path});
+    INFO(describe(err));
+    REQUIRE(!err);
+    CHECK(cfg.sluice_settings.block_manager_memory == 4096);
+    CHECK(cfg.sluice_settings.block_manager_local_dir == "/var/tmp/spill");
+  }
+}
+
+TEST_CASE("a block manager budget that is not positive or a relative spill directory is refused",
+          "[config]") {
+  check_refused({"--sluice.block-manager.memory=0"}, "sluice.block-manager.memory",
+                "positive number of bytes");
+  check_refused({"--sluice.block-manager.memory=-5"}, "sluice.block-manager.memory",
+                "positive number of bytes");
+  check_refused({"--sluice.block-manager.memory=lots"}, "sluice.block-manager.memory");
+  check_refused({"--sluice.block-manager.local-dir=spill"},
+                "sluice.block-manager.local-dir", "absolute path");
 }

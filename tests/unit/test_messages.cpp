@@ -123,6 +123,9 @@ void check_same_task(const task_spec& x, const task_spec& y) {
     }
   }
   CHECK(x.peers == y.peers);
+  CHECK(x.replica_node == y.replica_node);
+  CHECK(x.level == y.level);
+  CHECK(std::string{x.level.name} == y.level.name);
 }
 
 /// Decodes a LaunchTask header completely (every field and list).
@@ -210,6 +213,53 @@ TEST_CASE("a LaunchTask of an output stage round trips", "[messages][task_spec]"
   check_same_task(out, t);
   CHECK(out.reads.empty());
   CHECK(out.peers.empty());
+}
+
+TEST_CASE("a cache LaunchTask carries every storage level and its replica node",
+          "[messages][task_spec]") {
+  for (auto level : {storage_level::memory_only(), storage_level::memory_only_2(),
+                     storage_level::memory_only_ser(), storage_level::memory_only_ser_2(),
+                     storage_level::memory_and_disk(), storage_level::memory_and_disk_2(),
+                     storage_level::memory_and_disk_ser(),
+                     storage_level::memory_and_disk_ser_2()}) {
+    INFO(level.name);
+    task_spec t;
+    t.action = task_action::cache;
+    t.target = 4;
+    t.level = level;
+    t.replica_node = level.replication == 2 ? "w2" : "";
+    task_spec out;
+    REQUIRE(!read_task(launch_msg(t), out));
+    check_same_task(out, t);
+  }
+}
+
+TEST_CASE("a LaunchTask from a writer without storage levels reads as MEMORY_ONLY_SER",
+          "[messages][task_spec]") {
+  capnp::MallocMessageBuilder builder;
+  builder.initRoot<wire::LaunchTask>().getAction().setCache(4);
+  auto m = make_msg<wire::LaunchTask>(builder);
+  task_spec out;
+  REQUIRE(!read_task(m, out));
+  CHECK(out.action == task_action::cache);
+  CHECK(out.level == storage_level::memory_only_ser());
+  CHECK(std::string{out.level.name} == "MEMORY_ONLY_SER");
+}
+
+TEST_CASE("a storage level with a replication other than 1 or 2 is a malformed message",
+          "[messages][task_spec]") {
+  for (uint8_t replication : {0, 3, 255}) {
+    INFO("replication " << int{replication});
+    capnp::MallocMessageBuilder builder;
+    auto r = builder.initRoot<wire::LaunchTask>();
+    r.getAction().setCache(4);
+    r.initStorageLevel().setReplication(replication);
+    auto m = make_msg<wire::LaunchTask>(builder);
+    task_spec out;
+    auto err = read_task(m, out);
+    CHECK(is_malformed(err));
+    CHECK_THAT(describe(err), Catch::Contains("replication " + std::to_string(replication)));
+  }
 }
 
 TEST_CASE("a task describes itself by job stage partition batch and attempt",

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "tests/support/local_harness.hpp"
 
 using namespace sluice;
@@ -252,14 +254,62 @@ TEST_CASE("a persisted stream with replication 2 keeps a second copy that window
   CHECK(sink->sorted(6000) == strings{"d", "e", "f"});
 }
 
-TEST_CASE("storage levels with disk or deserialized storage are refused by name",
+TEST_CASE("a persisted stream at a disk level with replication 2 reads the copy when the first copy's spill files are damaged",
+          "[windows][replication][spill]") {
+  for (auto level : {storage_level::memory_and_disk_ser_2(),
+                     storage_level::memory_and_disk_2()}) {
+    INFO(level.name);
+    // A one-byte budget: every cached partition is spilled as it is stored.
+    local_harness h{2, std::chrono::seconds{1}, "",
+                    [](run_settings& s) { s.block_manager_memory = 1; }};
+    auto xs = h.ssc().queue_stream<std::string>({{"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}});
+    auto sink = h.collect(xs.persist(level).window(3s, 1s));
+    h.start();
+    for (int i = 0; i < 4; ++i)
+      h.next_batch();
+    auto& stores = h.ssc().local_stores();
+    REQUIRE(stores.size() == 3);
+    // Batches 2000..4000 stay for the window: one partition each, a copy on
+    // each worker, all of them in spill files.
+    REQUIRE(wait_until([&] {
+      return stores[1]->statistics().disk_blocks == 3
+             && stores[2]->statistics().disk_blocks == 3;
+    }));
+    // Damage every spill file of the first worker.
+    auto dir = stores[1]->spill_dir();
+    REQUIRE(!dir.empty());
+    size_t damaged = 0;
+    for (auto& f : std::filesystem::directory_iterator{dir}) {
+      std::filesystem::resize_file(f.path(), 20);
+      ++damaged;
+    }
+    CHECK(damaged == 3);
+    h.next_batch();
+    h.next_batch();
+    CHECK(sink->sorted(5000) == strings{"c", "d", "e"});
+    CHECK(sink->sorted(6000) == strings{"d", "e", "f"});
+  }
+}
+
+TEST_CASE("persist takes every storage level and refuses other replication counts",
           "[windows][replication]") {
   local_harness h{1};
   auto xs = h.ssc().queue_stream<std::string>({});
-  CHECK_THROWS_WITH(xs.persist(storage_level::memory_and_disk()),
-                    Catch::Contains("MEMORY_AND_DISK"));
-  CHECK_THROWS_WITH(xs.persist(storage_level::memory_only()),
-                    Catch::Contains("MEMORY_ONLY"));
-  CHECK_NOTHROW(xs.persist(storage_level::memory_only_ser_2()));
-  CHECK(xs.node()->replication() == 2);
+  for (auto level : {storage_level::memory_only(), storage_level::memory_only_2(),
+                     storage_level::memory_only_ser(), storage_level::memory_only_ser_2(),
+                     storage_level::memory_and_disk(), storage_level::memory_and_disk_2(),
+                     storage_level::memory_and_disk_ser(),
+                     storage_level::memory_and_disk_ser_2()}) {
+    INFO(level.name);
+    CHECK_NOTHROW(xs.persist(level));
+    CHECK(xs.node()->persisted());
+    CHECK(xs.node()->level() == level);
+    CHECK(xs.node()->replication() == level.replication);
+  }
+  auto three = storage_level::memory_and_disk();
+  three.replication = 3;
+  CHECK_THROWS_WITH(xs.persist(three), Catch::Contains("MEMORY_AND_DISK")
+                                         && Catch::Contains("replication must be 1 or 2"));
+  auto other = h.ssc().queue_stream<std::string>({});
+  CHECK(other.persist().node()->level() == storage_level::memory_only_ser());
 }
