@@ -70,8 +70,15 @@ void write_checkpoint(generator_ptr self, time_ms t) {
     m.directories.push_back(directory_position{
       st.g->at(node)->id(), std::vector<std::string>(seen.begin(), seen.end())});
   }
+  auto& cfg = st.settings;
   m.config = {{"first-batch-ms", std::to_string(st.first_batch)},
-              {"batch-interval-ms", std::to_string(st.interval)}};
+              {"batch-interval-ms", std::to_string(st.interval)},
+              {"block-interval-ms", std::to_string(cfg.block_interval.count())},
+              {"default-parallelism", std::to_string(cfg.default_parallelism)},
+              {"wal.enable", cfg.wal_enable ? "true" : "false"},
+              {"wal.rolling-interval-ms",
+               std::to_string(cfg.wal_rolling_interval.count())},
+              {"checkpoint.dir", cfg.checkpoint_dir}};
   m.written_at_ms = system_clock{}.now();
   if (auto err = st.checkpoints->write(m)) {
     // The previous checkpoints stay valid, so recovery still works, from

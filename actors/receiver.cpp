@@ -98,16 +98,25 @@ void report(receiver_ptr self, const std::string& id) {
   encode(i->second.ref, add.initBlock());
   auto tracker = st.tracker;
   self->request(tracker, std::chrono::seconds{10}, make_msg<wire::AddBlock>(out))
-    .then([self, id](const msg<wire::AddBlockAck>&) { self->state.unacked.erase(id); },
-          [self, id, tracker](caf::error& err) {
-            // Kept: re-sent when a restarted driver adopts this receiver, or
-            // after a pause if the tracker is alive but refused it.
-            if (self->state.tracker == tracker && self->state.unacked.count(id) > 0) {
-              SLUICE_WARN("receiver", "block " << id << " not acknowledged ("
-                                               << describe(err) << "); will re-send");
-              self->delayed_send(self, std::chrono::seconds{1}, resend_atom::value, id);
-            }
-          });
+    .then(
+      [self, id](const msg<wire::AddBlockAck>&) {
+        self->state.unacked.erase(id);
+        self->state.ack_failures = 0;
+      },
+      [self, id, tracker](caf::error& err) {
+        // Kept: re-sent when a restarted driver adopts this receiver, or
+        // after a pause if the tracker is alive but refused it. Said once
+        // per streak: a driver outage would otherwise flood the log.
+        auto& st = self->state;
+        if (st.tracker == tracker && st.unacked.count(id) > 0) {
+          if (st.ack_failures++ == 0)
+            SLUICE_WARN("receiver", "stream " << st.stream << ": block " << id
+                                              << " not acknowledged ("
+                                              << describe(err)
+                                              << "); blocks are kept and re-sent");
+          self->delayed_send(self, std::chrono::seconds{1}, resend_atom::value, id);
+        }
+      });
 }
 
 /// Reports a block once both the BlockManager and the WAL hold it.

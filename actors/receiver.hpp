@@ -56,6 +56,7 @@ struct receiver_state {
   std::string wal_dir;
   std::map<std::string, receiver_block> unacked; ///< by block id
   bool wal_failing = false;
+  uint64_t ack_failures = 0; ///< AddBlock requests failed since the last ack
   std::chrono::milliseconds block_interval{200};
   std::unique_ptr<block_generator> generator;
   std::unique_ptr<stop_signal> stop;

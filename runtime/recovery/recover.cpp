@@ -82,6 +82,20 @@ load_recovery_plan(const graph& g, const run_settings& settings,
                         "cannot recover from " + plan->checkpoint_file
                           + ": its data checkpoint is unreadable: "
                           + describe(parts.error()));
+    // State is hash-partitioned: read into another partition count, keys
+    // would land in partitions that do not hold them.
+    const node_base* keyed = node;
+    if (node->kind() == node_kind::window && !node->parents().empty())
+      keyed = node->parents().front(); // incremental windows keep its partitioning
+    if (auto* sh = dynamic_cast<const shuffle_base*>(keyed);
+        sh != nullptr && sh->buckets() != parts->size())
+      return make_error(errc::graph_mismatch,
+                        "cannot recover from " + plan->checkpoint_file + ": "
+                          + ref.node_id + " has " + std::to_string(sh->buckets())
+                          + " partitions, its data checkpoint " + ref.file + " has "
+                          + std::to_string(parts->size())
+                          + " (keep the operator's partition count and "
+                            "sluice.default-parallelism)");
     restored_state rs;
     rs.node = node->index();
     rs.batch = ref.batch_ms;

@@ -227,3 +227,104 @@ TEST_CASE("a graph without the checkpoint's stateful operator is a mismatch that
   CHECK_THAT(graph_mismatch(stateful.g(), 1000, meta),
              Catch::Contains("is not in the checkpoint"));
 }
+
+TEST_CASE("state checkpointed with another partition count is refused at recovery "
+          "naming both counts",
+          "[recovery]") {
+  temp_dir dir{"sluice-recover"};
+  graph_fixture f{true};
+  const node_base* totals = nullptr;
+  for (auto& n : f.g().nodes())
+    if (n->stateful())
+      totals = n.get();
+  REQUIRE(totals != nullptr);
+  checkpoint_dir ckpt{dir.path()};
+  auto path = ckpt.state_path(totals->id(), 5000);
+  std::filesystem::create_directories(std::filesystem::path{path}.parent_path());
+  // One partition fewer than the graph's state has.
+  auto buckets = dynamic_cast<const shuffle_base*>(totals)->buckets();
+  std::vector<state_partition> parts(buckets - 1);
+  REQUIRE(!write_state_checkpoint(path, totals->id(), 5000, parts));
+  checkpoint_metadata meta;
+  meta.checkpoint_time_ms = 5000;
+  meta.batch_interval_ms = 1000;
+  meta.last_completed_ms = 5000;
+  meta.last_generated_ms = 5000;
+  for (auto& n : f.g().nodes())
+    meta.operators.push_back(checkpoint_operator{n->id(), n->op(), n->slide(), 0,
+                                                 n->stateful(), 0});
+  meta.states.push_back(state_checkpoint_ref{totals->id(), 5000, path,
+                                             static_cast<uint32_t>(parts.size())});
+  REQUIRE(!ckpt.write(meta));
+  run_settings settings;
+  settings.checkpoint_dir = dir.path();
+  block_store store;
+  auto plan = load_recovery_plan(f.g(), settings, store);
+  REQUIRE(!plan);
+  CHECK_THAT(describe(plan.error()),
+             Catch::Contains(std::to_string(buckets) + " partitions")
+               && Catch::Contains(path));
+  CHECK(store.size() == 0);
+}
+
+TEST_CASE("a checkpoint with matching state is restored into the driver's store",
+          "[recovery]") {
+  temp_dir dir{"sluice-recover"};
+  graph_fixture f{true};
+  const node_base* totals = nullptr;
+  for (auto& n : f.g().nodes())
+    if (n->stateful())
+      totals = n.get();
+  REQUIRE(totals != nullptr);
+  checkpoint_dir ckpt{dir.path()};
+  auto path = ckpt.state_path(totals->id(), 5000);
+  std::filesystem::create_directories(std::filesystem::path{path}.parent_path());
+  auto buckets = dynamic_cast<const shuffle_base*>(totals)->buckets();
+  std::vector<state_partition> parts(buckets);
+  for (uint32_t p = 0; p < buckets; ++p) {
+    auto bytes = std::string(8 * (p + 1), static_cast<char>('a' + p));
+    parts[p] = state_partition{buffer::copy_of(bytes.data(), bytes.size()), p};
+  }
+  REQUIRE(!write_state_checkpoint(path, totals->id(), 5000, parts));
+  checkpoint_metadata meta;
+  meta.checkpoint_time_ms = 6000;
+  meta.batch_interval_ms = 1000;
+  meta.last_completed_ms = 6000;
+  meta.last_generated_ms = 6000;
+  meta.recovery_horizon_ms = 6000;
+  for (auto& n : f.g().nodes())
+    meta.operators.push_back(checkpoint_operator{n->id(), n->op(), n->slide(), 0,
+                                                 n->stateful(), 0});
+  meta.states.push_back(state_checkpoint_ref{totals->id(), 5000, path, buckets});
+  REQUIRE(!ckpt.write(meta));
+  run_settings settings;
+  settings.checkpoint_dir = dir.path();
+  block_store store;
+  auto plan = load_recovery_plan(f.g(), settings, store);
+  REQUIRE(plan);
+  REQUIRE(*plan);
+  auto& p = **plan;
+  REQUIRE(p.states.size() == 1);
+  CHECK(p.states[0].node == totals->index());
+  CHECK(p.states[0].batch == 5000);
+  REQUIRE(p.states[0].partitions.size() == buckets);
+  for (uint32_t i = 0; i < buckets; ++i) {
+    auto& ref = p.states[0].partitions[i];
+    CHECK(ref.locations == std::vector<std::string>{"driver"});
+    auto held = store.get(ref.id);
+    REQUIRE(held);
+    CHECK(held->bytes.size() == 8 * (i + 1));
+    CHECK(held->records == i);
+  }
+}
+
+TEST_CASE("an empty checkpoint directory means a first start", "[recovery]") {
+  temp_dir dir{"sluice-recover"};
+  graph_fixture f{true};
+  run_settings settings;
+  settings.checkpoint_dir = dir.path();
+  block_store store;
+  auto plan = load_recovery_plan(f.g(), settings, store);
+  REQUIRE(plan);
+  CHECK(*plan == nullptr);
+}
