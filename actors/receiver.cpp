@@ -209,6 +209,9 @@ void cut_and_store(receiver_ptr self) {
   auto put = b.initRoot<wire::PutBlock>();
   put.setId(id);
   put.setRecords(cut->records);
+  // Received blocks are bytes already: a disk level lets them spill when the
+  // BlockManager is over its memory budget; replication is the tracker's.
+  put.initLevel().setUseDisk(st.use_disk);
   ++st.pending_puts;
   self->request(st.block_manager, std::chrono::seconds{30},
                 make_msg<wire::PutBlock>(b, std::move(cut->bytes)))
@@ -275,6 +278,7 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
   st.stream = stream;
   st.node = std::move(node);
   st.incarnation = opts.incarnation;
+  st.use_disk = opts.use_disk;
   st.tracker = std::move(tracker);
   st.block_manager = std::move(block_manager);
   st.block_interval = opts.block_interval;

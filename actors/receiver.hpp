@@ -54,6 +54,7 @@ struct receiver_state {
   caf::actor block_manager;
   caf::actor wal;            ///< the detached WAL appender, if the WAL is on
   std::string wal_dir;
+  bool use_disk = false;
   std::map<std::string, receiver_block> unacked; ///< by block id
   bool wal_failing = false;
   uint64_t ack_failures = 0; ///< AddBlock requests failed since the last ack
@@ -80,6 +81,7 @@ struct receiver_options {
   std::string wal_dir;    ///< empty: no WAL
   std::chrono::milliseconds wal_rolling{60000};
   uint64_t incarnation = 0;
+  bool use_disk = false;  ///< sluice.storage-level names a disk level
 };
 
 caf::behavior receiver(caf::stateful_actor<receiver_state>* self,

@@ -153,3 +153,31 @@ TEST_CASE("topk on a driver and two workers lists the window's most frequent wor
   for (auto& w : c.workers)
     CHECK(exited_with(w->wait(), 0));
 }
+
+TEST_CASE("received blocks at a disk storage level spill past the memory budget "
+          "and are counted exactly",
+          "[process][apps]") {
+  temp_dir dir{"sluice-spill"};
+  auto text = make_text(20000, 23);
+  text_server server{text};
+  auto spill = dir / "spill";
+  fs::create_directories(spill);
+  child_process p{{wordcount_binary(), "--local=2",
+                   "--source=socket://127.0.0.1:" + std::to_string(server.port()),
+                   "--output=" + (dir / "out"), "--batch-interval=300ms",
+                   "--sluice.storage-level=memory_and_disk_ser",
+                   "--sluice.block-manager.memory=1",
+                   "--sluice.block-manager.local-dir=" + spill,
+                   "--sluice.stop-gracefully-on-shutdown=true"},
+                  dir.path(), "wordcount"};
+  // A one-byte budget: every received block goes to a spill file, which a
+  // BlockManager makes under local-dir at its first spill.
+  CHECK(wait_until([&] { return !fs::is_empty(spill); }));
+  auto expected = count_words(text);
+  CHECK(wait_until([&] { return read_word_totals(dir / "out") == expected; },
+                   std::chrono::seconds{60}));
+  p.signal(SIGTERM);
+  INFO(p.err());
+  CHECK(exited_with(p.wait(), 0));
+  CHECK(read_word_totals(dir / "out") == expected);
+}
