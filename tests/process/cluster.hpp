@@ -16,29 +16,6 @@
 
 namespace sluice::test {
 
-/// The newest batch directory below `out`, or "" if there is none.
-inline std::string newest_batch(const std::string& out) {
-  std::error_code ec;
-  std::string best;
-  long long best_t = -1;
-  for (auto& e : std::filesystem::directory_iterator(out, ec)) {
-    auto t = std::stoll(e.path().filename().string());
-    if (t > best_t) {
-      best_t = t;
-      best = e.path().string();
-    }
-  }
-  return best;
-}
-
-/// Writes `text` next to `in`, then renames it into `in`: how files arrive
-/// atomically in a watched directory.
-inline void move_in(const temp_dir& dir, const std::string& in,
-                    const std::string& name, const std::string& text) {
-  write_file(dir / name, text);
-  std::filesystem::rename(dir / name, in + "/" + name);
-}
-
 /// Exit status of a process that exited by itself with `code`.
 inline bool exited_with(int status, int code) {
   return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == code;

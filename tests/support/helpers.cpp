@@ -235,6 +235,26 @@ std::map<std::string, int64_t> read_word_totals(const std::string& dir) {
   return result;
 }
 
+std::string newest_batch(const std::string& out) {
+  std::error_code ec;
+  std::string best;
+  long long best_t = -1;
+  for (auto& e : std::filesystem::directory_iterator(out, ec)) {
+    auto t = std::stoll(e.path().filename().string());
+    if (t > best_t) {
+      best_t = t;
+      best = e.path().string();
+    }
+  }
+  return best;
+}
+
+void move_in(const temp_dir& dir, const std::string& in, const std::string& name,
+             const std::string& text) {
+  write_file(dir / name, text);
+  std::filesystem::rename(dir / name, in + "/" + name);
+}
+
 std::string make_text(size_t lines, uint64_t seed) {
   static const char* words[] = {"alpha", "beta",  "gamma", "delta", "epsilon",
                                 "zeta",  "eta",   "theta", "iota",  "kappa",

@@ -108,6 +108,14 @@ private:
 /// A port on 127.0.0.1 that refuses connections (bound, then closed).
 uint16_t refused_port();
 
+/// The newest batch directory below `out`, or "" if there is none.
+std::string newest_batch(const std::string& out);
+
+/// Writes `text` into `dir`, then renames it into `in`: how files arrive
+/// atomically in a watched directory.
+void move_in(const temp_dir& dir, const std::string& in, const std::string& name,
+             const std::string& text);
+
 /// Word counts of `text` with wordcount's split rule (ASCII whitespace).
 std::map<std::string, int64_t> count_words(const std::string& text);
 
