@@ -133,9 +133,12 @@ void maybe_report(receiver_ptr self, const std::string& id) {
   maybe_finish_stop(self);
 }
 
+void retry_wal(receiver_ptr self);
+
 void append_to_wal(receiver_ptr self, const std::string& id) {
   auto& st = self->state;
   auto& blk = st.unacked.at(id);
+  blk.wal_pending = true;
   ++st.pending_puts;
   self->request(st.wal, caf::infinite, wal_append_atom::value, blk.bytes,
                 system_clock{}.now())
@@ -152,13 +155,18 @@ void append_to_wal(receiver_ptr self, const std::string& id) {
         if (i != st.unacked.end()) {
           i->second.ref.wal = wal_ref{st.wal_dir, segment, offset, length};
           i->second.logged = true;
+          i->second.wal_pending = false;
         }
         maybe_report(self, id);
+        // Blocks held back while the WAL failed follow one after the other.
+        retry_wal(self);
         maybe_finish_stop(self);
       },
       [self, id](caf::error& err) {
         auto& st = self->state;
         --st.pending_puts;
+        if (auto i = st.unacked.find(id); i != st.unacked.end())
+          i->second.wal_pending = false;
         // Not reported, not dropped: retried at the next block tick, so a
         // full disk delays blocks instead of losing them or reporting
         // blocks the WAL does not hold.
@@ -176,14 +184,19 @@ void append_to_wal(receiver_ptr self, const std::string& id) {
       });
 }
 
+/// Appends the oldest block the WAL does not hold yet, unless an append is
+/// under way: while the WAL fails, one block probes it per block tick.
 void retry_wal(receiver_ptr self) {
   auto& st = self->state;
-  if (!st.wal || st.pending_puts > 0)
+  if (!st.wal)
     return;
+  for (auto& [id, b] : st.unacked)
+    if (b.wal_pending)
+      return;
   for (auto& [id, b] : st.unacked)
     if (!b.logged) {
       append_to_wal(self, id);
-      return; // one at a time: the first success clears the failure
+      return;
     }
 }
 

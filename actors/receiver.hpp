@@ -24,6 +24,7 @@ struct receiver_block {
   buffer bytes;          ///< kept until the WAL holds it (retries on failure)
   bool stored = false;   ///< the BlockManager holds it
   bool logged = false;   ///< the WAL holds it (or the WAL is off)
+  bool wal_pending = false; ///< an append of it is under way
   bool reported = false; ///< AddBlock sent at least once
 };
 
