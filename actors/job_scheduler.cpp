@@ -476,6 +476,66 @@ void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
   dispatch(self);
 }
 
+/// Gives up a running attempt: its reply, when it comes, is stale (the task
+/// is no longer running, or runs as a later attempt) and ignored. The slot
+/// is freed now: the attempt given up only waits for a node that is gone.
+void abandon(scheduler_ptr self, scheduled_task& t) {
+  if (!t.running)
+    return;
+  t.running = false;
+  auto& execs = self->state.executors;
+  if (auto e = execs.find(t.node); e != execs.end() && e->second.busy > 0)
+    --e->second.busy;
+}
+
+/// True if one of the task's reads lists a copy on `node`.
+bool reads_from(const scheduled_task& t, const std::string& node) {
+  auto on = [&](const block_ref& ref) {
+    return std::find(ref.locations.begin(), ref.locations.end(), node)
+           != ref.locations.end();
+  };
+  for (auto& r : t.reads) {
+    if (on(r.block))
+      return true;
+    for (auto& ref : r.shuffle)
+      if (on(ref))
+        return true;
+  }
+  return false;
+}
+
+/// Runs a started job again from its first stage: map output it depends on
+/// was lost with a worker. Stages planned before the loss would wait for
+/// blocks that no longer exist (and fail), stages planned after it would
+/// silently read the remaining buckets only; re-running the map stage
+/// writes every bucket again. Attempt numbers keep growing, so replies of
+/// the attempts given up stay stale. Output tasks that already ran write
+/// the same part files again (same names, replaced atomically).
+void restart_job(scheduler_ptr self, uint64_t id) {
+  auto& st = self->state;
+  auto j = st.jobs.find(id);
+  if (j == st.jobs.end())
+    return;
+  auto& job = j->second;
+  SLUICE_WARN("scheduler", "job " << id << " of batch " << job.batch
+                                  << " ms runs again: map output it reads was lost");
+  st.pending.erase(std::remove_if(st.pending.begin(), st.pending.end(),
+                                  [&](auto& p) { return p.first == id; }),
+                   st.pending.end());
+  for (auto& stage : job.stages) {
+    for (auto& t : stage.tasks) {
+      abandon(self, t);
+      t.done = false;
+      t.failures = 0;
+    }
+    stage.submitted = false;
+    stage.done = false;
+    stage.tasks_left = 0;
+    stage.results.clear();
+  }
+  submit_ready_stages(self, job);
+}
+
 void worker_lost(scheduler_ptr self, const std::string& node) {
   auto& st = self->state;
   st.executors.erase(node);
@@ -494,10 +554,49 @@ void worker_lost(scheduler_ptr self, const std::string& node) {
     t.running = false;
     retry_or_fail(self, j->second, t, "worker " + node + " was lost");
   }
-  for (auto& [t, batch] : st.batches)
-    if (!batch.map_outputs.remove_node(node).empty())
-      SLUICE_WARN("scheduler", "shuffle output of batch " << t << " ms on "
-                                                          << node << " is lost");
+  std::vector<uint64_t> restart;
+  for (auto& [t, batch] : st.batches) {
+    auto shuffles = batch.map_outputs.remove_node(node);
+    if (shuffles.empty())
+      continue;
+    SLUICE_WARN("scheduler", "shuffle output of batch " << t << " ms on " << node
+                                                        << " is lost");
+    // Jobs not started yet write these shuffles themselves.
+    for (auto i = batch.shuffles_done.begin(); i != batch.shuffles_done.end();)
+      if (std::find(shuffles.begin(), shuffles.end(), i->first) != shuffles.end())
+        i = batch.shuffles_done.erase(i);
+      else
+        ++i;
+    // Started jobs that write (or reuse) one of them run again.
+    for (auto& [id, job] : st.jobs) {
+      if (job.batch != t)
+        continue;
+      bool started = false;
+      bool reads_lost = false;
+      for (auto& stage : job.stages) {
+        started = started || stage.submitted;
+        reads_lost = reads_lost
+                     || (stage.plan.action == task_action::shuffle_write
+                         && std::find(shuffles.begin(), shuffles.end(),
+                                      stage.plan.target)
+                              != shuffles.end());
+      }
+      if (started && reads_lost)
+        restart.push_back(id);
+    }
+  }
+  for (auto id : restart)
+    restart_job(self, id);
+  // Attempts elsewhere that read a block from the lost node would wait for
+  // a reply that never comes (until the fetch timeout); launched again, they
+  // skip the lost copy at once (the next copy, or the receiver WAL).
+  for (auto& [id, job] : st.jobs)
+    for (auto& stage : job.stages)
+      for (auto& t : stage.tasks)
+        if (t.running && reads_from(t, node)) {
+          abandon(self, t);
+          st.pending.emplace_back(id, std::make_pair(stage.plan.id, t.partition));
+        }
 }
 
 } // namespace

@@ -93,7 +93,9 @@ struct batch_run {
 /// a node that holds the task's input. A failed task is retried up to
 /// task.max-failures times, then fails its job with an error naming the task
 /// and the cause. WorkerChange adds or removes executors; the tasks of a lost
-/// worker are retried elsewhere. Map outputs of a batch are shared by its
+/// worker are retried elsewhere, tasks reading a block from it are launched
+/// again (they skip the lost copy), and a started job whose map output it
+/// held runs again from its first stage. Map outputs of a batch are shared by its
 /// jobs and dropped from every BlockManager once the batch completed.
 /// With a checkpoint directory, a batch at which a stateful node reaches its
 /// checkpoint interval completes only after that node's state partitions

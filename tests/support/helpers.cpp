@@ -142,10 +142,13 @@ int listen_socket(uint16_t& port) {
 
 } // namespace
 
-text_server::text_server(std::string text)
+text_server::text_server(std::string text, double lines_per_second)
   : text_(std::move(text)),
+    lines_per_second_(lines_per_second),
     stop_(std::make_shared<std::atomic<bool>>(false)),
-    sent_(std::make_shared<std::atomic<bool>>(false)) {
+    sent_(std::make_shared<std::atomic<bool>>(false)),
+    finished_(std::make_shared<std::atomic<bool>>(false)),
+    lines_sent_(std::make_shared<std::atomic<size_t>>(0)) {
   listen_fd_ = listen_socket(port_);
   thread_ = std::thread{[this] { serve(); }};
 }
@@ -158,6 +161,56 @@ text_server::~text_server() {
 
 bool text_server::sent() const {
   return *sent_;
+}
+
+bool text_server::finished() const {
+  return *finished_;
+}
+
+size_t text_server::lines_sent() const {
+  return *lines_sent_;
+}
+
+void text_server::send_text(int fd) {
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  size_t done = 0;  // bytes sent
+  size_t lines = 0; // complete lines among them
+  while (done < text_.size() && !*stop_) {
+    // Unpaced: as much as the socket takes. Paced: the lines due by now.
+    auto end = std::min(text_.size(), done + 64 * 1024);
+    if (lines_per_second_ > 0) {
+      auto elapsed = std::chrono::duration<double>(clock::now() - start).count();
+      auto due = static_cast<size_t>(elapsed * lines_per_second_) + 1;
+      if (due <= lines) {
+        // Pacing, not synchronisation: the next line is due in a moment.
+        auto next = start + std::chrono::duration_cast<clock::duration>(
+                              std::chrono::duration<double>(
+                                static_cast<double>(lines) / lines_per_second_));
+        std::this_thread::sleep_until(std::min(next, clock::now()
+                                                       + std::chrono::milliseconds{20}));
+        continue;
+      }
+      end = done;
+      for (auto n = lines; n < due && end < text_.size(); ++n) {
+        auto nl = text_.find('\n', end);
+        end = nl == std::string::npos ? text_.size() : nl + 1;
+      }
+    }
+    auto n = ::send(fd, text_.data() + done, end - done, MSG_NOSIGNAL);
+    if (n <= 0)
+      break;
+    for (auto i = done; i < done + static_cast<size_t>(n); ++i)
+      if (text_[i] == '\n')
+        ++lines;
+    done += static_cast<size_t>(n);
+    *lines_sent_ = lines;
+  }
+  // Closed before the flags are set: whoever sees sent() may expect the
+  // peer to see the end of the stream.
+  ::close(fd);
+  *sent_ = done == text_.size();
+  *finished_ = true;
 }
 
 void text_server::serve() {
@@ -175,22 +228,20 @@ void text_server::serve() {
       continue;
     }
     first = false;
-    size_t done = 0;
-    while (done < text_.size() && !*stop_) {
-      auto n = ::send(fd, text_.data() + done,
-                      std::min<size_t>(text_.size() - done, 64 * 1024), MSG_NOSIGNAL);
-      if (n <= 0)
-        break;
-      done += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    *sent_ = done == text_.size();
+    send_text(fd); // closes fd
   }
   for (auto fd : idle)
     ::close(fd);
 }
 
 uint16_t refused_port() {
+  uint16_t port = 0;
+  auto fd = listen_socket(port);
+  ::close(fd);
+  return port;
+}
+
+uint16_t free_port() {
   uint16_t port = 0;
   auto fd = listen_socket(port);
   ::close(fd);
@@ -273,6 +324,27 @@ std::string make_text(size_t lines, uint64_t seed) {
     text += '\n';
   }
   return text;
+}
+
+std::string make_tagged_text(size_t lines, uint64_t seed) {
+  auto plain = make_text(lines, seed);
+  std::string text;
+  text.reserve(plain.size() + lines * 8);
+  size_t begin = 0;
+  for (size_t i = 0; i < lines; ++i) {
+    auto nl = plain.find('\n', begin);
+    text += "L" + std::to_string(i) + " ";
+    text.append(plain, begin, nl + 1 - begin);
+    begin = nl + 1;
+  }
+  return text;
+}
+
+long long line_tag(const std::string& word) {
+  if (word.size() < 2 || word[0] != 'L'
+      || word.find_first_not_of("0123456789", 1) != std::string::npos)
+    return -1;
+  return std::stoll(word.substr(1));
 }
 
 std::string wordcount_binary() {

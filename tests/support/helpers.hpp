@@ -4,6 +4,7 @@
 // synchronisation), temporary directories, child processes, a TCP text
 // server, and word totals over output directories.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -82,9 +83,16 @@ private:
 /// client that connects, then closes that connection; later clients are
 /// accepted and get nothing, so a reconnecting receiver never counts the
 /// text twice.
+///
+/// With `lines_per_second` > 0 the text is sent at that pace, a few lines at
+/// a time, instead of as fast as the socket takes it: the kernel's socket
+/// buffers then hold next to nothing, so what a killed client had not read
+/// is bounded by the pace, and the stream lasts text lines / pace seconds.
+/// A send that fails (the client died) ends the transmission; the text is
+/// never resumed for a later client.
 class text_server {
 public:
-  explicit text_server(std::string text);
+  explicit text_server(std::string text, double lines_per_second = 0);
   ~text_server();
 
   uint16_t port() const noexcept {
@@ -94,15 +102,27 @@ public:
   /// True once the text was sent completely.
   bool sent() const;
 
+  /// True once the transmission to the first client ended, completely or
+  /// because a send failed.
+  bool finished() const;
+
+  /// Complete lines the kernel accepted so far (a line counts once all its
+  /// bytes, '\n' included, were sent).
+  size_t lines_sent() const;
+
 private:
   void serve();
+  void send_text(int fd); ///< sends to the first client, then closes fd
 
   std::string text_;
+  double lines_per_second_ = 0;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::thread thread_;
   std::shared_ptr<std::atomic<bool>> stop_;
   std::shared_ptr<std::atomic<bool>> sent_;
+  std::shared_ptr<std::atomic<bool>> finished_;
+  std::shared_ptr<std::atomic<size_t>> lines_sent_;
 };
 
 /// A port on 127.0.0.1 that refuses connections (bound, then closed).
@@ -116,6 +136,11 @@ std::string newest_batch(const std::string& out);
 void move_in(const temp_dir& dir, const std::string& in, const std::string& name,
              const std::string& text);
 
+/// A port on 127.0.0.1 that was free a moment ago (bound, then closed), for
+/// a process that must listen on the same port across restarts. Another
+/// process could take it meanwhile; on a test machine that is unlikely.
+uint16_t free_port();
+
 /// Word counts of `text` with wordcount's split rule (ASCII whitespace).
 std::map<std::string, int64_t> count_words(const std::string& text);
 
@@ -125,6 +150,13 @@ std::map<std::string, int64_t> read_word_totals(const std::string& dir);
 
 /// Deterministic text: `lines` lines of words from a small vocabulary.
 std::string make_text(size_t lines, uint64_t seed);
+
+/// make_text, with every line starting with its own token `L<i>` (i from 0):
+/// word counts then say exactly which lines were counted, and how often.
+std::string make_tagged_text(size_t lines, uint64_t seed);
+
+/// The line number of a token made by make_tagged_text, or -1 for other words.
+long long line_tag(const std::string& word);
 
 /// Paths of the application binaries built with the tests.
 std::string wordcount_binary();
