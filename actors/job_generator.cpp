@@ -252,6 +252,10 @@ void send_jobset(generator_ptr self, time_ms t, const batch_inputs& inputs,
   auto js = b.initRoot<wire::JobSet>();
   js.setBatchTime(t);
   js.setRecompute(recompute);
+  // Set only in a graceful stop (final_batch of a hard stop is a batch
+  // already generated): its state is checkpointed so that a restart
+  // recomputes nothing.
+  js.setFinalBatch(!recompute && st.final_requested && t == st.final_batch);
   encode_inputs(inputs, js.initInputs(static_cast<unsigned>(inputs.size())));
   if (recompute)
     st.recomputing.insert(t);

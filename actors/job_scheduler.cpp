@@ -77,7 +77,8 @@ void deliver_batch(scheduler_ptr self, batch_run& batch,
 }
 
 /// The data checkpoints batch `batch` owes: stateful nodes at a multiple of
-/// their checkpoint interval whose every partition was cached.
+/// their checkpoint interval (or due in the final batch of a graceful stop)
+/// whose every partition was cached.
 std::vector<state_checkpoint_job> due_checkpoints(scheduler_ptr self,
                                                   const batch_run& batch) {
   auto& st = self->state;
@@ -87,7 +88,12 @@ std::vector<state_checkpoint_job> due_checkpoints(scheduler_ptr self,
   checkpoint_dir dir{st.settings.checkpoint_dir};
   for (auto& n : st.g->nodes()) {
     auto t = batch.time;
-    if (!n->stateful() || !n->due(t) || t % n->checkpoint_interval() != 0)
+    // The last batch of a graceful stop checkpoints every state it computed:
+    // a restart then starts from exactly where the stop left, recomputing
+    // nothing (without it, it would recompute every batch since the last
+    // interval).
+    if (!n->stateful() || !n->due(t)
+        || (t % n->checkpoint_interval() != 0 && !batch.final_batch))
       continue;
     auto* parts = st.cache.at(n->index(), t);
     if (parts == nullptr)
@@ -658,6 +664,7 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
             batch.time = r.getBatchTime();
             batch.inputs = decode_inputs(r.getInputs());
             batch.recompute = r.getRecompute();
+            batch.final_batch = r.getFinalBatch();
             for (auto& [node, parts] : batch.inputs)
               for (auto& p : parts)
                 if (!p.is_file) {

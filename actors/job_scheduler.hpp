@@ -77,6 +77,7 @@ struct batch_run {
   time_ms submitted = 0;
   time_ms started = 0;
   bool recompute = false; ///< recovery: cache jobs only, no outputs
+  bool final_batch = false; ///< last of a graceful stop: checkpoint all state
   std::vector<state_checkpoint_job> checkpoints; ///< being written
   caf::response_promise done;
 };

@@ -39,6 +39,8 @@ struct JobSet {
   batchTime @0 :Int64;
   inputs @1 :List(InputPartitions);
   recompute @2 :Bool;      # recovery: rebuild cached and state partitions only, no outputs
+  finalBatch @3 :Bool;     # the last batch of a graceful stop: every stateful node due
+                           # in it writes a data checkpoint, whatever its interval
 }
 
 struct BatchCompleted {

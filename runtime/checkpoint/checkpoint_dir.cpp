@@ -182,7 +182,7 @@ caf::expected<checkpoint_metadata> read_checkpoint(const std::string& path,
 } // namespace
 
 caf::expected<std::optional<checkpoint_dir::loaded>>
-checkpoint_dir::load_newest() const {
+checkpoint_dir::load_newest(const usable_fn& usable) const {
   std::vector<entry> entries;
   std::vector<std::string> temporaries;
   if (auto err = list(entries, temporaries))
@@ -193,15 +193,24 @@ checkpoint_dir::load_newest() const {
   for (auto& name : temporaries)
     skipped.push_back(path_of(name)
                       + ": temporary file of an unfinished write, ignored");
+  bool refused = false;
   for (auto& e : entries) {
     auto path = path_of(e.name);
     auto meta = read_checkpoint(path, e.time_ms);
-    if (meta)
-      return std::optional<loaded>{
-        loaded{std::move(*meta), std::move(path), std::move(skipped)}};
-    skipped.push_back(error_text(meta.error(), path));
+    if (!meta) {
+      skipped.push_back(error_text(meta.error(), path));
+      continue;
+    }
+    if (auto why = usable ? usable(*meta, path) : std::string{}; !why.empty()) {
+      skipped.push_back(path + ": " + why);
+      refused = true;
+      continue;
+    }
+    return std::optional<loaded>{
+      loaded{std::move(*meta), std::move(path), std::move(skipped)}};
   }
-  std::string what = "no valid checkpoint in " + dir_ + ": ";
+  std::string what = std::string{refused ? "no usable" : "no valid"}
+                     + " checkpoint in " + dir_ + ": ";
   for (size_t i = 0; i < skipped.size(); ++i)
     what += (i > 0 ? "; " : "") + skipped[i];
   return make_error(errc::corrupt_data, std::move(what));

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,16 +69,24 @@ public:
     std::vector<std::string> skipped; ///< "<file>: <why>", newest first
   };
 
+  /// Why a checkpoint that validates still cannot be used (say, a state
+  /// file it names is damaged); empty when it can.
+  using usable_fn = std::function<std::string(const checkpoint_metadata& meta,
+                                              const std::string& file)>;
+
   /// The newest checkpoint that validates (framing, CRC, decoding, and the
-  /// time in its name matching its content); newer files that do not
-  /// validate are listed in `skipped`, as are stray temporary files (a
+  /// time in its name matching its content) and that `usable` (if given)
+  /// accepts; newer files that do not validate or that `usable` refuses are
+  /// listed in `skipped` with the reason, as are stray temporary files (a
   /// write that crashed), which are otherwise ignored. nullopt when the
   /// directory holds no checkpoint file at all (or does not exist); an
   /// errc::corrupt_data error naming every file and why when files exist
-  /// but none validates; errc::io_failed when the directory cannot be read.
-  /// Logs nothing: the caller reports `skipped` (a recovery that passes
-  /// over a damaged checkpoint should say so loudly).
-  caf::expected<std::optional<loaded>> load_newest() const;
+  /// but none validates (or none is usable); errc::io_failed when the
+  /// directory cannot be read. Logs nothing: the caller reports `skipped`
+  /// (a recovery that passes over a damaged checkpoint should say so
+  /// loudly).
+  caf::expected<std::optional<loaded>>
+  load_newest(const usable_fn& usable = nullptr) const;
 
   /// Checkpoint files, newest first (empty if the directory cannot be read).
   std::vector<std::string> files() const;

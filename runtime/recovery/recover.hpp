@@ -12,13 +12,16 @@
 namespace sluice {
 
 /// Prepares a restarted driver's recovery from settings.checkpoint_dir
-/// (DESIGN.md §7): loads the newest metadata checkpoint that validates
-/// (logging the ones it skipped and why), checks that `g` matches it, replays
-/// the driver log, and restores every stateful node's newest data checkpoint
-/// into `driver_store` (block ids "r/<node>/<batch>/<partition>", location
-/// "driver"). Returns null when the directory holds no checkpoint (a first
-/// start), and an error naming the file or the mismatch otherwise: a driver
-/// never silently starts over from empty state.
+/// (DESIGN.md §7): loads the newest metadata checkpoint that validates and
+/// can be used (logging the ones it skipped and why), checks that `g`
+/// matches it, replays the driver log, and restores every stateful node's
+/// data checkpoint it names into `driver_store` (block ids
+/// "r/<node>/<batch>/<partition>", location "driver"). A checkpoint whose
+/// data checkpoints are unreadable, or that needs batch inputs the driver
+/// log lost at its tail, is skipped for an older one. Returns null when the
+/// directory holds no checkpoint (a first start), and an error naming the
+/// files or the mismatch otherwise: a driver never silently starts over
+/// from empty state.
 caf::expected<std::shared_ptr<const recovery_plan>>
 load_recovery_plan(const graph& g, const run_settings& settings,
                    block_store& driver_store);

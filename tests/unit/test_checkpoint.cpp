@@ -401,6 +401,43 @@ TEST_CASE("When every checkpoint is corrupt load_newest fails naming each file",
   CHECK_THAT(what, Catch::Contains(tmp / "checkpoint-3000: bad magic"));
 }
 
+TEST_CASE("load_newest passes over checkpoints the caller cannot use and "
+          "names each with the caller's reason",
+          "[checkpoint]") {
+  temp_dir tmp{"sluice-ckpt"};
+  checkpoint_dir dir{tmp.path()};
+  for (int64_t t = 1000; t <= 3000; t += 1000)
+    REQUIRE_FALSE(dir.write(sample_meta(t)));
+  flip_byte(tmp / "checkpoint-3000", 30);
+  // The caller sees only checkpoints that validate, newest first.
+  std::vector<int64_t> asked;
+  auto refuse_2000 = [&](const checkpoint_metadata& meta, const std::string&) {
+    asked.push_back(meta.checkpoint_time_ms);
+    return meta.checkpoint_time_ms == 2000 ? std::string{"its state is gone"}
+                                           : std::string{};
+  };
+  auto loaded = dir.load_newest(refuse_2000);
+  REQUIRE(loaded);
+  REQUIRE(*loaded);
+  CHECK((*loaded)->file == tmp / "checkpoint-1000");
+  CHECK(asked == std::vector<int64_t>{2000, 1000});
+  REQUIRE((*loaded)->skipped.size() == 2);
+  CHECK_THAT((*loaded)->skipped[0],
+             Catch::StartsWith(tmp / "checkpoint-3000: CRC mismatch"));
+  CHECK((*loaded)->skipped[1] == tmp / "checkpoint-2000: its state is gone");
+  // Refusing every one that validates is an error naming every file.
+  auto none = dir.load_newest([](const checkpoint_metadata&, const std::string&) {
+    return std::string{"no"};
+  });
+  REQUIRE_FALSE(none);
+  CHECK(has_code(none.error(), errc::corrupt_data));
+  auto what = message(none.error());
+  CHECK_THAT(what, Catch::Contains("no usable checkpoint in " + tmp.path()));
+  CHECK_THAT(what, Catch::Contains(tmp / "checkpoint-3000: CRC mismatch"));
+  CHECK_THAT(what, Catch::Contains(tmp / "checkpoint-2000: no"));
+  CHECK_THAT(what, Catch::Contains(tmp / "checkpoint-1000: no"));
+}
+
 TEST_CASE("An empty or missing checkpoint directory loads nothing",
           "[checkpoint]") {
   temp_dir tmp{"sluice-ckpt"};
