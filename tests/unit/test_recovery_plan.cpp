@@ -291,7 +291,7 @@ TEST_CASE("a checkpoint with matching state is restored into the driver's store"
   meta.batch_interval_ms = 1000;
   meta.last_completed_ms = 6000;
   meta.last_generated_ms = 6000;
-  meta.recovery_horizon_ms = 6000;
+  meta.recovery_horizon_ms = 7000; // nothing to recompute: no driver log needed
   for (auto& n : f.g().nodes())
     meta.operators.push_back(checkpoint_operator{n->id(), n->op(), n->slide(), 0,
                                                  n->stateful(), 0});
