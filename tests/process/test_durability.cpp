@@ -676,43 +676,6 @@ TEST_CASE("a graceful stop while files keep arriving counts every file that "
 
 namespace {
 
-/// A tmpfs of `size` mounted at `path` for the life of the object (root
-/// only). Unmounted on every way out of the test, failures included, and
-/// lazily, so that a process still holding files there cannot keep it.
-class tmpfs_mount {
-public:
-  tmpfs_mount(const std::string& path, const std::string& size) : path_(path) {
-    fs::create_directories(path);
-    auto data = "size=" + size;
-    if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, data.c_str())
-        == 0)
-      mounted_ = true;
-    else
-      error_ = std::strerror(errno);
-  }
-
-  ~tmpfs_mount() {
-    if (mounted_)
-      ::umount2(path_.c_str(), MNT_DETACH);
-  }
-
-  tmpfs_mount(const tmpfs_mount&) = delete;
-  tmpfs_mount& operator=(const tmpfs_mount&) = delete;
-
-  bool mounted() const {
-    return mounted_;
-  }
-
-  const std::string& error() const {
-    return error_;
-  }
-
-private:
-  std::string path_;
-  bool mounted_ = false;
-  std::string error_;
-};
-
 /// Writes `path` until the file system is full (ENOSPC), in ever smaller
 /// pieces so that not even a page is left, and syncs it.
 void fill_up(const std::string& path) {

@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <cerrno>
+#include <cstring>
+#include <sys/mount.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -284,6 +287,22 @@ std::map<std::string, int64_t> read_word_totals(const std::string& dir) {
     }
   }
   return result;
+}
+
+tmpfs_mount::tmpfs_mount(const std::string& path, const std::string& size)
+  : path_(path) {
+  std::filesystem::create_directories(path);
+  auto data = "size=" + size;
+  if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, data.c_str())
+      == 0)
+    mounted_ = true;
+  else
+    error_ = std::strerror(errno);
+}
+
+tmpfs_mount::~tmpfs_mount() {
+  if (mounted_)
+    ::umount2(path_.c_str(), MNT_DETACH);
 }
 
 std::string newest_batch(const std::string& out) {

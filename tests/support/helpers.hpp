@@ -141,6 +141,32 @@ void move_in(const temp_dir& dir, const std::string& in, const std::string& name
 /// process could take it meanwhile; on a test machine that is unlikely.
 uint16_t free_port();
 
+/// A tmpfs of `size` (e.g. "256k") mounted at `path` for the object's life
+/// (we run as root; where mounting is not allowed, mounted() is false and
+/// error() says why, and a test falls back to another way of filling a
+/// disk). The destructor unmounts lazily, also when a test fails.
+class tmpfs_mount {
+public:
+  tmpfs_mount(const std::string& path, const std::string& size);
+  ~tmpfs_mount();
+
+  tmpfs_mount(const tmpfs_mount&) = delete;
+  tmpfs_mount& operator=(const tmpfs_mount&) = delete;
+
+  bool mounted() const {
+    return mounted_;
+  }
+
+  const std::string& error() const {
+    return error_;
+  }
+
+private:
+  std::string path_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
 /// Word counts of `text` with wordcount's split rule (ASCII whitespace).
 std::map<std::string, int64_t> count_words(const std::string& text);
 

@@ -76,6 +76,41 @@ struct graph_fixture {
   }
 };
 
+/// The graph's stateful node.
+const node_base& stateful_node(const graph& g) {
+  for (auto& n : g.nodes())
+    if (n->stateful())
+      return *n;
+  FAIL("no stateful node");
+  throw std::logic_error("unreachable");
+}
+
+/// Writes a data checkpoint of `node` at `batch` and a metadata checkpoint
+/// naming it, as a driver does after batch `completed`.
+std::string write_checkpoint_with_state(const std::string& dir, const graph& g,
+                                        const node_base& node, time_ms batch,
+                                        time_ms completed,
+                                        const std::vector<state_partition>& parts) {
+  checkpoint_dir ckpt{dir};
+  auto path = ckpt.state_path(node.id(), batch);
+  std::filesystem::create_directories(std::filesystem::path{path}.parent_path());
+  REQUIRE(!write_state_checkpoint(path, node.id(), batch, parts));
+  checkpoint_metadata meta;
+  meta.checkpoint_time_ms = completed;
+  meta.batch_interval_ms = 1000;
+  meta.last_completed_ms = completed;
+  meta.last_generated_ms = completed;
+  // Nothing to recompute, so no driver log is needed.
+  meta.recovery_horizon_ms = completed + 1000;
+  for (auto& n : g.nodes())
+    meta.operators.push_back(checkpoint_operator{n->id(), n->op(), n->slide(), 0,
+                                                 n->stateful(), 0});
+  meta.states.push_back(state_checkpoint_ref{node.id(), batch, path,
+                                             static_cast<uint32_t>(parts.size())});
+  REQUIRE(!ckpt.write(meta));
+  return path;
+}
+
 } // namespace
 
 TEST_CASE("the driver log replays blocks added, batches allocated and batches cleaned",
@@ -168,12 +203,7 @@ TEST_CASE("the recovery horizon goes back to the oldest state not in a data "
           "checkpoint",
           "[recovery]") {
   graph_fixture f{true};
-  auto totals = f.g().nodes().size(); // any index not stateful is ignored
-  (void) totals;
-  uint32_t state_node = 0;
-  for (auto& n : f.g().nodes())
-    if (n->stateful())
-      state_node = n->index();
+  auto state_node = stateful_node(f.g()).index();
   // Never checkpointed: everything since the first batch.
   CHECK(recovery_horizon(f.g(), 9000, 1000, {}) == 1000);
   // Checkpointed at 5000: the next state to rebuild is 6000.
@@ -233,29 +263,11 @@ TEST_CASE("state checkpointed with another partition count is refused at recover
           "[recovery]") {
   temp_dir dir{"sluice-recover"};
   graph_fixture f{true};
-  const node_base* totals = nullptr;
-  for (auto& n : f.g().nodes())
-    if (n->stateful())
-      totals = n.get();
-  REQUIRE(totals != nullptr);
-  checkpoint_dir ckpt{dir.path()};
-  auto path = ckpt.state_path(totals->id(), 5000);
-  std::filesystem::create_directories(std::filesystem::path{path}.parent_path());
+  auto& totals = stateful_node(f.g());
+  auto buckets = dynamic_cast<const shuffle_base&>(totals).buckets();
   // One partition fewer than the graph's state has.
-  auto buckets = dynamic_cast<const shuffle_base*>(totals)->buckets();
-  std::vector<state_partition> parts(buckets - 1);
-  REQUIRE(!write_state_checkpoint(path, totals->id(), 5000, parts));
-  checkpoint_metadata meta;
-  meta.checkpoint_time_ms = 5000;
-  meta.batch_interval_ms = 1000;
-  meta.last_completed_ms = 5000;
-  meta.last_generated_ms = 5000;
-  for (auto& n : f.g().nodes())
-    meta.operators.push_back(checkpoint_operator{n->id(), n->op(), n->slide(), 0,
-                                                 n->stateful(), 0});
-  meta.states.push_back(state_checkpoint_ref{totals->id(), 5000, path,
-                                             static_cast<uint32_t>(parts.size())});
-  REQUIRE(!ckpt.write(meta));
+  auto path = write_checkpoint_with_state(dir.path(), f.g(), totals, 5000, 5000,
+                                          std::vector<state_partition>(buckets - 1));
   run_settings settings;
   settings.checkpoint_dir = dir.path();
   block_store store;
@@ -271,32 +283,14 @@ TEST_CASE("a checkpoint with matching state is restored into the driver's store"
           "[recovery]") {
   temp_dir dir{"sluice-recover"};
   graph_fixture f{true};
-  const node_base* totals = nullptr;
-  for (auto& n : f.g().nodes())
-    if (n->stateful())
-      totals = n.get();
-  REQUIRE(totals != nullptr);
-  checkpoint_dir ckpt{dir.path()};
-  auto path = ckpt.state_path(totals->id(), 5000);
-  std::filesystem::create_directories(std::filesystem::path{path}.parent_path());
-  auto buckets = dynamic_cast<const shuffle_base*>(totals)->buckets();
+  auto& totals = stateful_node(f.g());
+  auto buckets = dynamic_cast<const shuffle_base&>(totals).buckets();
   std::vector<state_partition> parts(buckets);
   for (uint32_t p = 0; p < buckets; ++p) {
     auto bytes = std::string(8 * (p + 1), static_cast<char>('a' + p));
     parts[p] = state_partition{buffer::copy_of(bytes.data(), bytes.size()), p};
   }
-  REQUIRE(!write_state_checkpoint(path, totals->id(), 5000, parts));
-  checkpoint_metadata meta;
-  meta.checkpoint_time_ms = 6000;
-  meta.batch_interval_ms = 1000;
-  meta.last_completed_ms = 6000;
-  meta.last_generated_ms = 6000;
-  meta.recovery_horizon_ms = 7000; // nothing to recompute: no driver log needed
-  for (auto& n : f.g().nodes())
-    meta.operators.push_back(checkpoint_operator{n->id(), n->op(), n->slide(), 0,
-                                                 n->stateful(), 0});
-  meta.states.push_back(state_checkpoint_ref{totals->id(), 5000, path, buckets});
-  REQUIRE(!ckpt.write(meta));
+  write_checkpoint_with_state(dir.path(), f.g(), totals, 5000, 6000, parts);
   run_settings settings;
   settings.checkpoint_dir = dir.path();
   block_store store;
@@ -305,7 +299,7 @@ TEST_CASE("a checkpoint with matching state is restored into the driver's store"
   REQUIRE(*plan);
   auto& p = **plan;
   REQUIRE(p.states.size() == 1);
-  CHECK(p.states[0].node == totals->index());
+  CHECK(p.states[0].node == totals.index());
   CHECK(p.states[0].batch == 5000);
   REQUIRE(p.states[0].partitions.size() == buckets);
   for (uint32_t i = 0; i < buckets; ++i) {

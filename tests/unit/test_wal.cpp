@@ -319,39 +319,6 @@ scenario_result file_size_limit_scenario(const std::string& dir) {
   return result;
 }
 
-/// A tmpfs mounted for the life of the object (root only).
-class tmpfs_mount {
-public:
-  tmpfs_mount(const std::string& path, const std::string& size)
-    : path_(path) {
-    fs::create_directories(path);
-    auto data = "size=" + size;
-    if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-                data.c_str()) == 0)
-      mounted_ = true;
-    else
-      error_ = std::strerror(errno);
-  }
-
-  ~tmpfs_mount() {
-    if (mounted_)
-      ::umount2(path_.c_str(), MNT_DETACH);
-  }
-
-  bool mounted() const {
-    return mounted_;
-  }
-
-  const std::string& error() const {
-    return error_;
-  }
-
-private:
-  std::string path_;
-  bool mounted_ = false;
-  std::string error_;
-};
-
 } // namespace
 
 // -- format
@@ -821,7 +788,7 @@ TEST_CASE("a full disk fails the append but keeps every acknowledged record "
           "[wal]") {
   test::temp_dir tmp{"sluice-wal"};
   auto mnt = tmp / "tmpfs";
-  tmpfs_mount disk{mnt, "256k"};
+  test::tmpfs_mount disk{mnt, "256k"};
   scenario_result result;
   if (disk.mounted()) {
     // 10 ms segments of ~30 KB: the disk fills after several, and deleting
