@@ -150,7 +150,6 @@ void release_inputs(generator_ptr self, time_ms completed) {
 void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
   auto& st = self->state;
   batch_info info;
-  std::vector<state_checkpoint_ref> written;
   if (auto err = read_msg(m, [&](wire::BatchCompleted::Reader r) {
         info.batch_time = r.getBatchTime();
         info.records = r.getRecords();
@@ -204,16 +203,23 @@ void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
   maybe_finish_stop(self);
 }
 
+/// The scanner of directory stream `n`, made at first use.
+directory_scanner& scanner_of(generator_ptr self, const node_base& n) {
+  auto& scanners = self->state.scanners;
+  auto i = scanners.find(n.index());
+  if (i == scanners.end()) {
+    auto& dir = static_cast<const directory_input_node&>(n).dir();
+    i = scanners.emplace(n.index(), directory_scanner{dir}).first;
+  }
+  return i->second;
+}
+
 /// Adds the inputs the driver finds itself: new files and queued batches.
 void add_driver_inputs(generator_ptr self, time_ms t, batch_inputs& inputs) {
   auto& st = self->state;
   for (auto& n : st.g->nodes()) {
     if (n->kind() == node_kind::directory_input) {
-      auto& dir = static_cast<directory_input_node&>(*n).dir();
-      auto i = st.scanners.find(n->index());
-      if (i == st.scanners.end())
-        i = st.scanners.emplace(n->index(), directory_scanner{dir}).first;
-      auto found = i->second.scan();
+      auto found = scanner_of(self, *n).scan();
       for (auto& problem : found.problems)
         SLUICE_WARN("generator", "directory stream " << n->id() << ": " << problem
                                                      << " (kept pending; retried "
@@ -308,22 +314,18 @@ void recover(generator_ptr self) {
   auto& st = self->state;
   auto& plan = *st.plan;
   for (auto& pos : plan.meta.directories)
-    for (auto& n : st.g->nodes())
-      if (n->id() == pos.node_id && n->kind() == node_kind::directory_input) {
-        auto& dir = static_cast<directory_input_node&>(*n).dir();
-        st.scanners.emplace(n->index(), directory_scanner{dir})
-          .first->second.mark_seen(pos.seen);
-      }
+    if (auto* n = st.g->find(pos.node_id);
+        n != nullptr && n->kind() == node_kind::directory_input)
+      scanner_of(self, *n).mark_seen(pos.seen);
   for (auto& [key, value] : plan.meta.config)
     if (key == "first-batch-ms")
       st.first_batch = std::stoll(value);
   st.max_completed = plan.meta.last_completed_ms;
   for (auto& ref : plan.meta.states)
-    for (auto& n : st.g->nodes())
-      if (n->id() == ref.node_id) {
-        st.states[n->index()] = ref;
-        st.state_times[n->index()] = ref.batch_ms;
-      }
+    if (auto* n = st.g->find(ref.node_id)) {
+      st.states[n->index()] = ref;
+      st.state_times[n->index()] = ref.batch_ms;
+    }
   auto inputs_of = [&](time_ms t) {
     auto inputs = plan.log.allocations.at(t);
     for (auto& [node, parts] : inputs) {
@@ -336,11 +338,10 @@ void recover(generator_ptr self) {
         parts.clear();
       }
       if (n != nullptr && n->kind() == node_kind::directory_input) {
-        auto& dir = static_cast<directory_input_node&>(*n).dir();
         std::vector<std::string> files;
         for (auto& p : parts)
           files.push_back(p.file);
-        st.scanners.emplace(node, directory_scanner{dir}).first->second.mark_seen(files);
+        scanner_of(self, *n).mark_seen(files);
       }
     }
     if (st.first_batch < 0 || t < st.first_batch)

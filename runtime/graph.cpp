@@ -120,6 +120,13 @@ caf::error graph::rename(node_base* x, std::string id) {
   return caf::none;
 }
 
+node_base* graph::find(const std::string& id) const {
+  for (auto& n : nodes_)
+    if (n->id_ == id)
+      return n.get();
+  return nullptr;
+}
+
 node_base* graph::at(uint32_t index) const {
   if (index >= nodes_.size())
     return nullptr;

@@ -299,6 +299,9 @@ public:
 
   node_base* at(uint32_t index) const;
 
+  /// The node whose id is `id`, or nullptr (checkpoints name nodes by id).
+  node_base* find(const std::string& id) const;
+
   const std::vector<std::unique_ptr<node_base>>& nodes() const noexcept {
     return nodes_;
   }

@@ -120,10 +120,7 @@ load_recovery_plan(const graph& g, const run_settings& settings,
       return why;
     states.clear();
     for (auto& ref : meta.states) {
-      const node_base* node = nullptr;
-      for (auto& n : g.nodes())
-        if (n->id() == ref.node_id)
-          node = n.get();
+      const node_base* node = g.find(ref.node_id);
       if (node == nullptr)
         continue; // refused by graph_mismatch if it mattered
       auto parts = read_state_checkpoint(ref.file, ref.node_id, ref.batch_ms);
