@@ -1,7 +1,5 @@
 #include "actors/block_manager.hpp"
 
-#include <kj/exception.h>
-
 #include "messages/schemas.hpp"
 #include "runtime/block.hpp"
 #include "runtime/exec/task_spec.hpp"
@@ -10,32 +8,6 @@
 namespace sluice {
 
 const char* block_manager_state::name = "block_manager";
-
-namespace {
-
-/// Validates a payload before storing it, so a corrupt block is refused at
-/// the door instead of failing every task that later reads it.
-caf::error check_block(const buffer& bytes, uint64_t claimed_records,
-                       const std::string& id) {
-  try {
-    block_reader reader{bytes};
-    if (reader.size() != claimed_records)
-      return make_error(errc::corrupt_data,
-                        "block " + id + " holds " + std::to_string(reader.size())
-                          + " records, its header says "
-                          + std::to_string(claimed_records));
-    return caf::none;
-  } catch (const kj::Exception& e) {
-    // The description only: kj's what() carries a source location and trace.
-    return make_error(errc::corrupt_data, "block " + id + " is not a valid block: "
-                                            + e.getDescription().cStr());
-  } catch (const std::exception& e) {
-    return make_error(errc::corrupt_data,
-                      "block " + id + " is not a valid block: " + e.what());
-  }
-}
-
-} // namespace
 
 caf::behavior block_manager(caf::stateful_actor<block_manager_state>* self,
                             std::string node, std::shared_ptr<block_store> store) {
@@ -54,6 +26,8 @@ caf::behavior block_manager(caf::stateful_actor<block_manager_state>* self,
         SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
         return err;
       }
+      // Refused at the door: a corrupt block stored here would fail every
+      // task that later reads it.
       if (auto err = check_block(m.payload, records, id)) {
         SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
         return err;
@@ -87,6 +61,38 @@ caf::behavior block_manager(caf::stateful_actor<block_manager_state>* self,
       data.setId(id);
       data.setFound(static_cast<bool>(block));
       return make_msg<wire::BlockData>(b, block ? block->bytes : buffer{});
+    },
+    [self](const msg<wire::ReplicateBlock>& m) -> caf::result<msg<wire::PutBlockAck>> {
+      std::string id;
+      std::string target;
+      storage_level level;
+      if (auto err = read_msg(m, [&](wire::ReplicateBlock::Reader r) {
+            id = r.getId();
+            target = r.getTarget();
+            level = decode(r.getLevel());
+          })) {
+        SLUICE_WARN("block_manager", self->state.node << ": " << describe(err));
+        return err;
+      }
+      if (m.caps.empty() || !m.caps[0])
+        return make_error(errc::malformed_message,
+                          "ReplicateBlock of " + id + " without the target's "
+                          "BlockManager");
+      auto block = self->state.store->get_encoded(id);
+      if (!block) {
+        SLUICE_WARN("block_manager", self->state.node << ": cannot copy " << id
+                                                      << " to " << target << ": "
+                                                      << describe(block.error()));
+        return std::move(block.error());
+      }
+      capnp::MallocMessageBuilder b;
+      auto put = b.initRoot<wire::PutBlock>();
+      put.setId(id);
+      put.setRecords(block->records);
+      encode(level, put.initLevel());
+      // The target answers the requester (the tracker) directly.
+      self->delegate(m.caps[0], make_msg<wire::PutBlock>(b, block->bytes));
+      return caf::delegated<msg<wire::PutBlockAck>>{};
     },
     [self](const msg<wire::DropBlocks>& m) {
       auto& store = *self->state.store;

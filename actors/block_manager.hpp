@@ -18,8 +18,10 @@ namespace sluice {
 /// GetBlock -> BlockData (+ payload when found; a block held deserialized
 /// is encoded for the reader, a spilled one read back, and a damaged spill
 /// file answers errc::corrupt_data); DropBlocks (no answer, deletes spill
-/// files). A payload that is not a valid block is refused with
-/// errc::corrupt_data and not stored.
+/// files); ReplicateBlock (+ the target BlockManager) -> the target's
+/// PutBlockAck: a copy of a stored block sent to another node (the tracker
+/// restoring a second copy after a node loss). A payload that is not a
+/// valid block is refused with errc::corrupt_data and not stored.
 /// Lifetime: spawned by its node (worker_node or the driver's context),
 /// ends with it. The block_store it serves is shared with the node's
 /// TaskExecutor and Receivers for local access.

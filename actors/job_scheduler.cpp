@@ -605,6 +605,28 @@ void worker_lost(scheduler_ptr self, const std::string& node) {
         }
 }
 
+/// A block of batch `t` got a new copy (the tracker re-replicated it after a
+/// node loss): the batch's inputs and the reads of its tasks not launched
+/// yet name the new locations, so the next attempts can use them.
+void update_locations(scheduler_ptr self, time_ms t, const std::string& id,
+                      const std::vector<std::string>& locations) {
+  auto& st = self->state;
+  auto b = st.batches.find(t);
+  if (b == st.batches.end())
+    return;
+  for (auto& [node, parts] : b->second.inputs)
+    for (auto& p : parts)
+      if (!p.is_file && p.block.id == id)
+        p.block.locations = locations;
+  for (auto& [job_id, job] : st.jobs)
+    if (job.batch == t)
+      for (auto& stage : job.stages)
+        for (auto& task : stage.tasks)
+          for (auto& r : task.reads)
+            if (r.source == leaf_read::kind::block && r.block.id == id)
+              r.block.locations = locations;
+}
+
 } // namespace
 
 caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
@@ -656,6 +678,21 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
         worker_lost(self, node);
         dispatch(self);
       }
+    },
+    [self](const msg<wire::BlockLocations>& m) {
+      time_ms t = 0;
+      std::string id;
+      std::vector<std::string> locations;
+      if (auto err = read_msg(m, [&](wire::BlockLocations::Reader r) {
+            t = r.getBatchTime();
+            id = r.getId();
+            for (auto l : r.getLocations())
+              locations.emplace_back(l);
+          })) {
+        SLUICE_WARN("scheduler", describe(err));
+        return;
+      }
+      update_locations(self, t, id, locations);
     },
     [self](const msg<wire::JobSet>& m) -> caf::result<msg<wire::BatchCompleted>> {
       auto& st = self->state;

@@ -1,5 +1,7 @@
 #include "actors/receiver.hpp"
 
+#include <algorithm>
+
 #include <caf/send.hpp>
 
 #include "actors/atoms.hpp"
@@ -16,6 +18,10 @@ const char* receiver_state::name = "receiver";
 namespace {
 
 using receiver_ptr = caf::stateful_actor<receiver_state>*;
+
+/// A replica put that takes longer counts as failed and moves to the next
+/// peer (a peer that is lost is noticed sooner: ReceiverPeers drops it).
+constexpr auto replica_put_timeout = std::chrono::seconds{10};
 
 msg<wire::ReceiverEvent> event(uint32_t stream, const std::string& node,
                                wire::ReceiverEvent::Kind kind,
@@ -80,8 +86,14 @@ void maybe_finish_stop(receiver_ptr self) {
   SLUICE_INFO("receiver", "stream " << st.stream << " on " << st.node
                                     << " stopped after " << st.records
                                     << " records in " << st.blocks << " blocks");
-  st.stopped.deliver(make_msg<wire::ReceiverStopped>(b));
-  self->quit();
+  if (st.stopped.pending())
+    st.stopped.deliver(make_msg<wire::ReceiverStopped>(b));
+  if (!st.source_failure.empty())
+    self->quit(make_error(errc::source_failed, "the source of stream "
+                                                 + std::to_string(st.stream)
+                                                 + " failed: " + st.source_failure));
+  else
+    self->quit();
 }
 
 /// Sends AddBlock for `id` to the current tracker; the block stays pending
@@ -119,18 +131,114 @@ void report(receiver_ptr self, const std::string& id) {
       });
 }
 
-/// Reports a block once both the BlockManager and the WAL hold it.
+void replicate(receiver_ptr self, const std::string& id);
+
+/// Reports a block once every copy it will have is written: the local
+/// BlockManager's, the replica's (or replication gave up) and the WAL's.
 void maybe_report(receiver_ptr self, const std::string& id) {
   auto& st = self->state;
   auto i = st.unacked.find(id);
-  if (i == st.unacked.end() || !i->second.stored || !i->second.logged
-      || i->second.reported)
+  if (i == st.unacked.end())
     return;
-  i->second.bytes = buffer{}; // the BlockManager and the WAL hold it now
+  auto& b = i->second;
+  if (!b.stored || !b.logged || !b.replicated || b.reported)
+    return;
+  b.ref.locations.clear();
+  if (!b.local_node.empty())
+    b.ref.locations.push_back(b.local_node);
+  if (!b.replica_node.empty() && b.replica_node != b.local_node)
+    b.ref.locations.push_back(b.replica_node);
+  if (b.ref.locations.empty() && b.ref.wal.segment.empty()) {
+    // Nothing holds it, so it is not reported: the tracker never learns of
+    // data that is not held anywhere.
+    SLUICE_ERROR("receiver", "stream " << st.stream << ": block " << id
+                                       << " could not be stored anywhere; "
+                                          "its records are lost");
+    st.unacked.erase(i);
+    maybe_finish_stop(self);
+    return;
+  }
+  b.bytes = buffer{}; // every copy is written now
   ++st.blocks;
-  st.records += i->second.ref.records;
+  st.records += b.ref.records;
   report(self, id);
   maybe_finish_stop(self);
+}
+
+/// Puts the second copy of `id` on the next peer (round robin), unless the
+/// replication is not known yet (no ReceiverPeers so far) or one copy is
+/// wanted. Each peer is tried once per block; when all failed, or there is
+/// none, the block keeps one copy and the log says so once per streak.
+void replicate(receiver_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto i = st.unacked.find(id);
+  if (i == st.unacked.end() || st.replication == 0 || i->second.replicated
+      || i->second.replica_attempt != 0)
+    return;
+  auto& b = i->second;
+  if (st.replication < 2) {
+    b.replicated = true;
+    maybe_report(self, id);
+    return;
+  }
+  if (b.replica_tries >= st.peers.size()) {
+    if (!st.degraded) {
+      st.degraded = true;
+      SLUICE_WARN("receiver", "stream " << st.stream << " on " << st.node
+                                        << ": replication degraded to one copy ("
+                                        << (st.peers.empty()
+                                              ? "no other live worker"
+                                              : "no other worker took block " + id)
+                                        << ")");
+    }
+    b.replicated = true;
+    maybe_report(self, id);
+    return;
+  }
+  auto peer = st.peers[st.next_peer++ % st.peers.size()];
+  ++b.replica_tries;
+  auto attempt = b.replica_attempt = ++st.replica_attempts;
+  b.replica_target = peer.node;
+  capnp::MallocMessageBuilder out;
+  auto put = out.initRoot<wire::PutBlock>();
+  put.setId(id);
+  put.setRecords(b.ref.records);
+  put.initLevel().setUseDisk(st.use_disk);
+  self->request(peer.block_manager, replica_put_timeout,
+                make_msg<wire::PutBlock>(out, b.bytes))
+    .then(
+      [self, id, attempt](const msg<wire::PutBlockAck>& ack) {
+        auto& st = self->state;
+        auto i = st.unacked.find(id);
+        if (i == st.unacked.end() || i->second.replica_attempt != attempt)
+          return; // given up meanwhile (the peer left)
+        std::string where = i->second.replica_target;
+        if (auto err = read_msg(ack, [&](wire::PutBlockAck::Reader r) {
+              where = r.getNode();
+            }))
+          SLUICE_WARN("receiver", "bad PutBlockAck: " << describe(err));
+        i->second.replica_attempt = 0;
+        i->second.replica_node = where;
+        i->second.replicated = true;
+        if (st.degraded) {
+          st.degraded = false;
+          SLUICE_INFO("receiver", "stream " << st.stream << " on " << st.node
+                                            << ": blocks have two copies again");
+        }
+        maybe_report(self, id);
+      },
+      [self, id, attempt](caf::error& err) {
+        auto& st = self->state;
+        auto i = st.unacked.find(id);
+        if (i == st.unacked.end() || i->second.replica_attempt != attempt)
+          return;
+        SLUICE_WARN("receiver", "stream " << st.stream << ": cannot copy block "
+                                          << id << " to "
+                                          << i->second.replica_target << " ("
+                                          << describe(err) << "); next peer");
+        i->second.replica_attempt = 0;
+        replicate(self, id);
+      });
 }
 
 void retry_wal(receiver_ptr self);
@@ -232,41 +340,92 @@ void cut_and_store(receiver_ptr self) {
       [self, id](const msg<wire::PutBlockAck>& ack) {
         auto& st = self->state;
         --st.pending_puts;
-        std::string where;
+        std::string where = st.node;
         if (auto err = read_msg(ack, [&](wire::PutBlockAck::Reader r) {
               where = r.getNode();
-            })) {
+            }))
           SLUICE_ERROR("receiver", "bad PutBlockAck: " << describe(err));
-          where = st.node;
-        }
-        auto i = st.unacked.find(id);
-        if (i != st.unacked.end()) {
-          i->second.ref.locations.push_back(where);
+        if (auto i = st.unacked.find(id); i != st.unacked.end()) {
+          i->second.local_node = where;
           i->second.stored = true;
         }
         maybe_report(self, id);
         maybe_finish_stop(self);
       },
       [self, id](caf::error& err) {
+        // The replica and the WAL may still hold it: maybe_report decides
+        // once they are done.
         auto& st = self->state;
         --st.pending_puts;
-        auto i = st.unacked.find(id);
-        if (i != st.unacked.end() && !i->second.ref.wal.segment.empty()) {
-          // The WAL holds it: tasks read it from there.
+        SLUICE_ERROR("receiver", "stream " << st.stream << ": cannot store block "
+                                           << id << " locally: " << describe(err));
+        if (auto i = st.unacked.find(id); i != st.unacked.end())
           i->second.stored = true;
-          maybe_report(self, id);
-        } else if (i != st.unacked.end() && st.wal && !i->second.logged) {
-          // The WAL may still take it; report once it does.
-          i->second.stored = true;
-        } else {
-          // Neither holds it, so it is not reported: the tracker never
-          // learns of data that is not held anywhere.
-          SLUICE_ERROR("receiver", "stream " << st.stream << ": cannot store block "
-                                             << id << ": " << describe(err));
-          st.unacked.erase(id);
-        }
+        maybe_report(self, id);
         maybe_finish_stop(self);
       });
+  replicate(self, id);
+}
+
+/// Takes the tracker's list of peers. Blocks waiting for it (or whose
+/// replica put went to a peer that left) are replicated now.
+void set_peers(receiver_ptr self, const msg<wire::ReceiverPeers>& m) {
+  auto& st = self->state;
+  uint8_t replication = 1;
+  std::vector<std::string> nodes;
+  if (auto err = read_msg(m, [&](wire::ReceiverPeers::Reader r) {
+        replication = r.getReplication();
+        for (auto n : r.getNodes())
+          nodes.emplace_back(n);
+      })) {
+    SLUICE_WARN("receiver", describe(err));
+    return;
+  }
+  st.replication = std::max<uint8_t>(1, replication);
+  st.peers.clear();
+  for (size_t i = 0; i < nodes.size() && i < m.caps.size(); ++i)
+    if (m.caps[i] && nodes[i] != st.node)
+      st.peers.push_back(receiver_peer{nodes[i], m.caps[i]});
+  std::vector<std::string> ids;
+  for (auto& [id, b] : st.unacked) {
+    if (b.replicated)
+      continue;
+    if (b.replica_attempt != 0) {
+      bool still = std::any_of(st.peers.begin(), st.peers.end(),
+                               [&](auto& p) { return p.node == b.replica_target; });
+      if (still)
+        continue;
+      b.replica_attempt = 0; // its reply, if any, is ignored
+    }
+    b.replica_tries = 0;
+    ids.push_back(id);
+  }
+  for (auto& id : ids)
+    replicate(self, id);
+}
+
+/// Ends the receiver once it is stopping and every block it cut is
+/// reported: asked to stop (the promise is answered) or its source ended.
+void begin_stop(receiver_ptr self) {
+  auto& st = self->state;
+  st.stopping = true;
+  // Join first: after this no record can arrive, so the last cut takes
+  // everything the source ever pushed.
+  st.join_source();
+  // Stopped before the tracker named the peers: the last blocks keep one
+  // copy rather than never being reported.
+  if (st.replication == 0) {
+    st.replication = 1;
+    for (auto& [id, b] : st.unacked)
+      b.replicated = true;
+  }
+  cut_and_store(self);
+  std::vector<std::string> ids;
+  for (auto& [id, b] : st.unacked)
+    ids.push_back(id);
+  for (auto& id : ids) // maybe_report may erase
+    maybe_report(self, id);
+  maybe_finish_stop(self);
 }
 
 } // namespace
@@ -306,9 +465,21 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
   st.src = std::move(src);
   st.reporter = std::make_unique<tracker_reporter>(
     caf::actor_cast<caf::actor>(self), stream, st.node, st.src->describe());
+  // A source is user code: what it throws ends this receiver with an error
+  // (the tracker restarts it elsewhere) instead of terminating the process.
   st.thread = std::thread{[src = st.src.get(), gen = st.generator.get(),
-                           stop = st.stop.get(), rep = st.reporter.get()] {
-    src->run(*gen, *stop, *rep);
+                           stop = st.stop.get(), rep = st.reporter.get(),
+                           me = caf::actor_cast<caf::actor>(self)] {
+    std::string failure;
+    try {
+      src->run(*gen, *stop, *rep);
+    } catch (const std::exception& e) {
+      failure = *e.what() != '\0' ? e.what() : "an exception without a message";
+    } catch (...) {
+      failure = "an exception that is not a std::exception";
+    }
+    if (!stop->stop_requested())
+      caf::anon_send(me, source_ended_atom::value, failure);
   }};
   self->delayed_send(self, block_interval, block_tick_atom::value);
   return {
@@ -335,18 +506,33 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
           report(self, id);
     },
     [self](resend_atom, const std::string& id) { report(self, id); },
+    [self](const msg<wire::ReceiverPeers>& m) { set_peers(self, m); },
+    [self](source_ended_atom, const std::string& failure) {
+      auto& st = self->state;
+      if (st.stopping)
+        return;
+      if (failure.empty()) {
+        SLUICE_INFO("receiver", "stream " << st.stream << " on " << st.node
+                                          << ": the source ended by itself");
+      } else {
+        st.source_failure = failure;
+        auto text = "the source failed: " + failure
+                    + " (the receiver stores what it buffered, then ends)";
+        SLUICE_ERROR("receiver", "stream " << st.stream << " on " << st.node
+                                           << ": " << text);
+        if (st.tracker)
+          self->send(st.tracker, event(st.stream, st.node,
+                                       wire::ReceiverEvent::Kind::ERROR, text));
+      }
+      begin_stop(self);
+    },
     [self](const msg<wire::StopReceiver>&)
       -> caf::result<msg<wire::ReceiverStopped>> {
       auto& st = self->state;
       if (st.stopping)
         return make_error(errc::refused, "receiver is already stopping");
-      st.stopping = true;
       st.stopped = self->make_response_promise();
-      // Join first: after this no record can arrive, so the last cut takes
-      // everything the source ever pushed.
-      st.join_source();
-      cut_and_store(self);
-      maybe_finish_stop(self);
+      begin_stop(self);
       return caf::delegated<msg<wire::ReceiverStopped>>{};
     },
   };

@@ -21,11 +21,23 @@ namespace sluice {
 /// A block cut but not yet acknowledged by the tracker.
 struct receiver_block {
   block_ref ref;
-  buffer bytes;          ///< kept until the WAL holds it (retries on failure)
-  bool stored = false;   ///< the BlockManager holds it
+  buffer bytes;          ///< kept until the WAL and the replica hold it
+  bool stored = false;   ///< the local put ended (local_node says how)
+  std::string local_node;   ///< the local BlockManager holds it; empty: failed
   bool logged = false;   ///< the WAL holds it (or the WAL is off)
   bool wal_pending = false; ///< an append of it is under way
+  bool replicated = false;  ///< the second copy is placed, or given up
+  std::string replica_node; ///< where the second copy is; empty: none
+  std::string replica_target; ///< the peer of the put under way
+  uint32_t replica_attempt = 0; ///< of the put under way; 0: none
+  size_t replica_tries = 0;     ///< peers tried for this block
   bool reported = false; ///< AddBlock sent at least once
+};
+
+/// A BlockManager a receiver may put its second copies on.
+struct receiver_peer {
+  std::string node;
+  caf::actor block_manager;
 };
 
 /// State of a Receiver: runs one source on a worker.
@@ -33,14 +45,22 @@ struct receiver_block {
 /// The source runs on a thread of its own and pushes records into a
 /// block_generator; every block interval the receiver cuts a block and
 /// writes it to its node's BlockManager and, with the WAL on, to the
-/// receiver WAL in parallel; only once both hold it is the block reported to
-/// the ReceiverTracker with AddBlock. A block the WAL failed to take (a full
+/// receiver WAL in parallel, and at a `_2` storage level also to the
+/// BlockManager of another node (hot standby; the tracker names the peers
+/// with ReceiverPeers, and no block is reported before it did). Only once
+/// every copy is written is the block reported to the ReceiverTracker with
+/// AddBlock, listing its local and replica locations. A replica put that
+/// fails moves to the next peer; with no peer left the block keeps one copy
+/// and the log says replication degraded. A block the WAL failed to take (a full
 /// disk) is kept and retried every block interval, and never reported before
 /// it is written. AddBlock is a request: a block stays pending until the
 /// tracker acknowledges it, and pending blocks are re-sent when a restarted
 /// driver's tracker adopts this receiver (set_tracker_atom), so a driver
 /// crash loses nothing that reached a block. StopReceiver stops the source,
-/// cuts and reports what was buffered, then answers ReceiverStopped.
+/// cuts and reports what was buffered, then answers ReceiverStopped. A
+/// source that throws ends the receiver the same way, but with an error
+/// (errc::source_failed) after its last block was acknowledged, so the
+/// tracker restarts it; a source that returns by itself ends it normally.
 /// Lifetime: spawned by its worker node on StartReceiver; outlives the
 /// driver; the source thread is joined before the state dies.
 struct receiver_state {
@@ -56,6 +76,11 @@ struct receiver_state {
   caf::actor wal;            ///< the detached WAL appender, if the WAL is on
   std::string wal_dir;
   bool use_disk = false;
+  uint8_t replication = 0;   ///< copies per block; 0 until ReceiverPeers
+  std::vector<receiver_peer> peers;
+  size_t next_peer = 0;      ///< round robin over peers
+  uint32_t replica_attempts = 0;
+  bool degraded = false;     ///< said once per streak of single-copy blocks
   std::map<std::string, receiver_block> unacked; ///< by block id
   bool wal_failing = false;
   uint64_t ack_failures = 0; ///< AddBlock requests failed since the last ack
@@ -71,6 +96,7 @@ struct receiver_state {
   size_t pending_puts = 0;
   bool stopping = false;
   caf::response_promise stopped;
+  std::string source_failure; ///< the source threw: end with this error
 
   void join_source();
 };

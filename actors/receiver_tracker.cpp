@@ -1,9 +1,13 @@
 #include "actors/receiver_tracker.hpp"
 
 #include <algorithm>
+#include <optional>
+
+#include <caf/exit_reason.hpp>
 
 #include "actors/atoms.hpp"
 #include "messages/schemas.hpp"
+#include "runtime/cluster/replica_planner.hpp"
 #include "runtime/log.hpp"
 
 namespace sluice {
@@ -21,20 +25,22 @@ using open_place_atom = caf::atom_constant<caf::atom("openplace")>;
 /// receiver through the driver's restart has re-registered and been adopted.
 constexpr auto adoption_grace = std::chrono::milliseconds{1500};
 
-/// The live worker with the fewest receivers, spreading receivers over nodes.
-const std::string* pick_worker(tracker_ptr self) {
-  const std::string* best = nullptr;
-  uint32_t fewest = UINT32_MAX;
-  for (auto& [node, w] : self->state.workers) {
-    if (w.receivers < fewest) {
-      fewest = w.receivers;
-      best = &node;
-    }
-  }
-  return best;
+/// A block copy that takes longer is given up (retried at the next change).
+constexpr auto replicate_timeout = std::chrono::seconds{30};
+
+/// Restart back-off runs on the real monotonic clock, whatever clock the
+/// batches run on (tests drive batches with a manual clock).
+time_ms steady_now() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-void place_receivers(tracker_ptr self);
+std::map<std::string, uint32_t> receiver_load(tracker_ptr self) {
+  std::map<std::string, uint32_t> load;
+  for (auto& [node, w] : self->state.workers)
+    load.emplace(node, w.receivers);
+  return load;
+}
 
 void unplace(tracker_ptr self, uint32_t stream) {
   auto& st = self->state;
@@ -42,9 +48,42 @@ void unplace(tracker_ptr self, uint32_t stream) {
   auto w = st.workers.find(s.node);
   if (w != st.workers.end() && w->second.receivers > 0)
     --w->second.receivers;
+  if (s.receiver)
+    self->demonitor(s.receiver);
   s.node.clear();
   s.receiver = caf::actor{};
 }
+
+/// Tells the receiver of `stream` the replication and the BlockManagers of
+/// every other live worker (where its blocks' second copies may go).
+void send_peers(tracker_ptr self, uint32_t stream) {
+  auto& st = self->state;
+  auto& s = st.streams[stream];
+  if (!s.receiver)
+    return;
+  capnp::MallocMessageBuilder b;
+  auto peers = b.initRoot<wire::ReceiverPeers>();
+  peers.setReplication(st.replication);
+  std::vector<std::string> nodes;
+  std::vector<caf::actor> caps;
+  for (auto& [node, w] : st.workers)
+    if (node != s.node && w.block_manager) {
+      nodes.push_back(node);
+      caps.push_back(w.block_manager);
+    }
+  auto list = peers.initNodes(static_cast<unsigned>(nodes.size()));
+  for (unsigned i = 0; i < nodes.size(); ++i)
+    list.set(i, nodes[i]);
+  self->send(s.receiver, make_msg<wire::ReceiverPeers>(b, {}, std::move(caps)));
+}
+
+void send_all_peers(tracker_ptr self) {
+  for (auto& [stream, s] : self->state.streams)
+    send_peers(self, stream);
+}
+
+void receiver_failed(tracker_ptr self, uint32_t stream, const std::string& node,
+                     const std::string& why);
 
 void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
   auto& st = self->state;
@@ -62,34 +101,189 @@ void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
         auto& s = self->state.streams[stream];
         if (s.node != node)
           return; // placed elsewhere meanwhile
-              if (!ev.caps.empty())
-          s.receiver = ev.caps[0];
+        if (ev.caps.empty() || !ev.caps[0]) {
+          receiver_failed(self, stream, node, "the worker named no receiver");
+          return;
+        }
+        s.receiver = ev.caps[0];
+        self->monitor(s.receiver);
+        self->state.supervision.started(stream, node, steady_now());
         SLUICE_INFO("tracker", "receiver of stream " << stream << " runs on "
                                                      << node);
+        send_peers(self, stream);
       },
       [self, stream, node](caf::error& err) {
-        SLUICE_WARN("tracker", "cannot start the receiver of stream "
-                                 << stream << " on " << node << ": "
-                                 << describe(err));
-        if (self->state.streams[stream].node == node)
-          unplace(self, stream);
-        self->delayed_send(self, self->state.settings.receiver_restart_delay,
-                           place_atom::value);
+        receiver_failed(self, stream, node,
+                        "cannot start there: " + describe(err));
       });
 }
 
-void place_receivers(tracker_ptr self) {
+void place_one(tracker_ptr self, uint32_t stream) {
   auto& st = self->state;
-  if (st.stopping || !st.placement_open)
+  auto& s = st.streams[stream];
+  if (st.stopping || !st.placement_open || !s.node.empty() || s.failed
+      || s.finished || s.restart_pending)
     return;
-  for (auto& [stream, s] : st.streams) {
-    if (!s.node.empty())
-      continue;
-    auto* node = pick_worker(self);
-    if (node == nullptr)
-      return; // no worker yet: placed when one joins
+  if (auto node = st.supervision.pick(stream, receiver_load(self)))
     start_on(self, stream, *node);
+  // No worker: placed when one joins.
+}
+
+void place_receivers(tracker_ptr self) {
+  for (auto& [stream, s] : self->state.streams)
+    place_one(self, stream);
+}
+
+/// The receiver of `stream` on `node` is gone without a stop being asked
+/// for: restart it after its back-off, or give the stream up.
+void receiver_failed(tracker_ptr self, uint32_t stream, const std::string& node,
+                     const std::string& why) {
+  auto& st = self->state;
+  auto& s = st.streams[stream];
+  if (s.node != node)
+    return; // already handled (its worker's loss and its own end both report)
+  unplace(self, stream);
+  if (st.stopping)
+    return;
+  auto d = st.supervision.failed(stream, node, steady_now());
+  if (d.give_up) {
+    s.failed = true;
+    auto text = "stream " + std::to_string(stream) + " failed: its receiver failed "
+                + std::to_string(d.failures) + " times in a row (last on " + node
+                + ": " + why + "), more than sluice.receiver.max-restarts allows; "
+                  "it is not restarted, the other streams go on";
+    SLUICE_ERROR("tracker", text);
+    receiver_info info;
+    info.stream = stream;
+    info.node = node;
+    info.what = receiver_info::kind::failed;
+    info.message = text;
+    st.listeners->receiver_event(info);
+    return;
   }
+  SLUICE_WARN("tracker", "receiver of stream " << stream << " lost on " << node
+                                               << " (" << why << "); restart "
+                                               << d.failures << " in "
+                                               << d.delay.count() << " ms");
+  s.restart_pending = true;
+  self->delayed_send(self, d.delay, place_atom::value, stream);
+}
+
+/// The tracked block `id` (unallocated, or allocated to a batch not yet
+/// released, then `batch` says which), or null.
+block_ref* find_block(tracker_ptr self, const std::string& id,
+                      std::optional<time_ms>& batch) {
+  auto& st = self->state;
+  for (auto& [stream, refs] : st.unallocated)
+    for (auto& ref : refs)
+      if (ref.id == id)
+        return &ref;
+  for (auto& [t, streams] : st.allocations)
+    for (auto& [stream, refs] : streams)
+      for (auto& ref : refs)
+        if (ref.id == id) {
+          batch = t;
+          return &ref;
+        }
+  return nullptr;
+}
+
+/// Copies every tracked block that has fewer live copies than wanted to a
+/// live worker that lacks it (runtime/cluster/replica_planner).
+void rereplicate(tracker_ptr self, const std::string& why) {
+  auto& st = self->state;
+  if (st.replication < 2)
+    return;
+  std::vector<const block_ref*> blocks;
+  for (auto& [stream, refs] : st.unallocated)
+    for (auto& ref : refs)
+      blocks.push_back(&ref);
+  for (auto& [t, streams] : st.allocations)
+    for (auto& [stream, refs] : streams)
+      for (auto& ref : refs)
+        blocks.push_back(&ref);
+  std::set<std::string> live;
+  for (auto& [node, w] : st.workers)
+    live.insert(node);
+  auto plan = plan_replicas(blocks, live, st.replication, st.replicating);
+  st.degraded = plan.degraded > 0;
+  if (!plan.copies.empty())
+    SLUICE_INFO("tracker", why << ": copying " << plan.copies.size()
+                               << " blocks to restore their second copy");
+  if (plan.degraded > 0)
+    SLUICE_WARN("tracker", why << ": replication degraded, " << plan.degraded
+                               << " blocks keep one copy (no other live worker "
+                                  "can take them); copied when a worker joins");
+  if (plan.lost > 0)
+    SLUICE_WARN("tracker", why << ": " << plan.lost
+                               << " blocks have no live copy left (tasks read "
+                                  "them from the receiver WAL, if on)");
+  for (auto& copy : plan.copies) {
+    auto source = st.workers.find(copy.source);
+    auto target = st.workers.find(copy.target);
+    capnp::MallocMessageBuilder b;
+    auto rep = b.initRoot<wire::ReplicateBlock>();
+    rep.setId(copy.id);
+    rep.setTarget(copy.target);
+    rep.initLevel().setUseDisk(st.settings.storage_level.find("disk")
+                               != std::string::npos);
+    st.replicating.insert(copy.id);
+    auto id = copy.id;
+    auto to = copy.target;
+    self->request(source->second.block_manager, replicate_timeout,
+                  make_msg<wire::ReplicateBlock>(b, {}, {target->second.block_manager}))
+      .then(
+        [self, id, to](const msg<wire::PutBlockAck>&) {
+          auto& st = self->state;
+          st.replicating.erase(id);
+          std::optional<time_ms> batch;
+          auto* ref = find_block(self, id, batch);
+          if (ref == nullptr) {
+            // Released meanwhile: the copy is an orphan; drop it.
+            if (auto w = st.workers.find(to); w != st.workers.end()) {
+              capnp::MallocMessageBuilder d;
+              d.initRoot<wire::DropBlocks>().initIds(1).set(0, id);
+              self->send(w->second.block_manager, make_msg<wire::DropBlocks>(d));
+            }
+            return;
+          }
+          if (std::find(ref->locations.begin(), ref->locations.end(), to)
+              == ref->locations.end())
+            ref->locations.push_back(to);
+          if (batch && st.scheduler) {
+            capnp::MallocMessageBuilder m;
+            auto loc = m.initRoot<wire::BlockLocations>();
+            loc.setBatchTime(*batch);
+            loc.setId(id);
+            auto list = loc.initLocations(static_cast<unsigned>(ref->locations.size()));
+            for (unsigned i = 0; i < ref->locations.size(); ++i)
+              list.set(i, ref->locations[i]);
+            self->send(st.scheduler, make_msg<wire::BlockLocations>(m));
+          }
+        },
+        [self, id, to](caf::error& err) {
+          self->state.replicating.erase(id);
+          SLUICE_WARN("tracker", "cannot copy block " << id << " to " << to
+                                                      << ": " << describe(err));
+        });
+  }
+}
+
+/// Forgets the copies a lost worker held: its node id never comes back (a
+/// returning process joins as a new incarnation under a new id).
+void forget_node(tracker_ptr self, const std::string& node) {
+  auto& st = self->state;
+  auto forget = [&](block_ref& ref) {
+    ref.locations.erase(std::remove(ref.locations.begin(), ref.locations.end(), node),
+                        ref.locations.end());
+  };
+  for (auto& [stream, refs] : st.unallocated)
+    for (auto& ref : refs)
+      forget(ref);
+  for (auto& [t, streams] : st.allocations)
+    for (auto& [stream, refs] : streams)
+      for (auto& ref : refs)
+        forget(ref);
 }
 
 void drop_blocks(tracker_ptr self,
@@ -142,11 +336,20 @@ msg<wire::BlockAllocation> allocate(tracker_ptr self, time_ms t) {
 caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings,
                                std::shared_ptr<listener_bus> listeners,
                                std::shared_ptr<clock> clk,
+                               caf::actor scheduler,
                                std::shared_ptr<driver_log> log,
                                std::shared_ptr<const recovery_plan> plan) {
   auto& st = self->state;
   st.g = g;
   st.settings = std::move(settings);
+  st.scheduler = std::move(scheduler);
+  restart_policy policy;
+  policy.delay = st.settings.receiver_restart_delay;
+  policy.max_restarts = st.settings.receiver_max_restarts;
+  st.supervision = receiver_supervision{policy};
+  auto& level = st.settings.storage_level;
+  st.replication = level.size() > 2 && level.compare(level.size() - 2, 2, "_2") == 0
+                     ? 2 : 1;
   st.listeners = std::move(listeners);
   st.clk = std::move(clk);
   st.log = std::move(log);
@@ -166,6 +369,26 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
       self->delayed_send(self, adoption_grace, open_place_atom::value);
     }
   }
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (auto& [stream, s] : st.streams) {
+      if (!s.receiver || s.receiver.address() != dm.source)
+        continue;
+      if (st.stopping)
+        return;
+      if (!dm.reason) {
+        // A source that returned by itself: there is nothing to restart.
+        SLUICE_INFO("tracker", "receiver of stream " << stream << " on " << s.node
+                                                     << " ended: its source ended");
+        s.finished = true;
+        unplace(self, stream);
+        return;
+      }
+      auto node = s.node;
+      receiver_failed(self, stream, node, describe(dm.reason));
+      return;
+    }
+  });
   return {
     [self](open_place_atom) {
       self->state.placement_open = true;
@@ -188,7 +411,11 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
       if (joined) {
         if (m.caps.size() < 3)
           return;
-        st.workers[node] = tracked_worker{m.caps[0], m.caps[2], 0};
+        // A worker announced again (its BlockManager was restarted) keeps
+        // the receivers it runs.
+        auto& w = st.workers[node];
+        w.block_manager = m.caps[0];
+        w.node_actor = m.caps[2];
         // Receivers that outlived a driver are adopted where they run: a
         // second receiver elsewhere would read the same source twice.
         for (auto stream : running) {
@@ -208,25 +435,26 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
           }
         }
         place_receivers(self);
+        send_all_peers(self);
+        if (st.degraded)
+          rereplicate(self, "worker " + node + " joined");
         return;
       }
       st.workers.erase(node);
-      bool lost_any = false;
-      for (auto& [stream, s] : st.streams) {
-        if (s.node == node) {
-          SLUICE_WARN("tracker", "receiver of stream " << stream
-                                                       << " lost with worker "
-                                                       << node);
-          s.node.clear();
-          s.receiver = caf::actor{};
-                  lost_any = true;
-        }
-      }
-      if (lost_any)
-        self->delayed_send(self, st.settings.receiver_restart_delay,
-                           place_atom::value);
+      std::vector<uint32_t> lost;
+      for (auto& [stream, s] : st.streams)
+        if (s.node == node)
+          lost.push_back(stream);
+      for (auto stream : lost)
+        receiver_failed(self, stream, node, "worker lost");
+      forget_node(self, node);
+      send_all_peers(self);
+      rereplicate(self, "worker " + node + " lost");
     },
-    [self](place_atom) { place_receivers(self); },
+    [self](place_atom, uint32_t stream) {
+      self->state.streams[stream].restart_pending = false;
+      place_one(self, stream);
+    },
     [self](const msg<wire::AddBlock>& m) -> caf::result<msg<wire::AddBlockAck>> {
       auto& st = self->state;
       uint32_t stream = 0;

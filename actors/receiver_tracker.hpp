@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/clock.hpp"
+#include "runtime/cluster/receiver_supervision.hpp"
 #include "runtime/config.hpp"
 #include "runtime/exec/task_spec.hpp"
 #include "runtime/graph.hpp"
@@ -33,6 +34,9 @@ struct tracked_worker {
 struct tracked_stream {
   std::string node;   ///< empty while not placed
   caf::actor receiver; ///< set once the worker confirmed the start
+  bool restart_pending = false; ///< a restart waits for its back-off
+  bool failed = false;   ///< restart budget spent: never placed again
+  bool finished = false; ///< its source ended by itself: not restarted
 };
 
 /// State of the ReceiverTracker (driver).
@@ -47,8 +51,21 @@ struct tracked_stream {
 /// reconnecting.
 ///
 /// Places one receiver per receiver-based input on the worker with the
-/// fewest receivers, restarts it elsewhere after receiver.restart-delay when
-/// its worker is lost, and owns the received-block tracker: AddBlock appends
+/// fewest receivers and supervises it: each receiver is monitored, and one
+/// that ends abnormally, whose worker is lost or that cannot start is
+/// restarted on another live worker (never the one it just failed on while
+/// another is live) after receiver.restart-delay, doubled with every
+/// consecutive failure; past receiver.max-restarts the stream is reported
+/// failed (log and listener event) and the others go on
+/// (runtime/cluster/receiver_supervision). Receivers learn where their
+/// blocks' second copies may go from ReceiverPeers, sent at their start and
+/// whenever workers join or leave. When a worker is lost, the tracked blocks
+/// it held a copy of are copied again from a surviving copy to another live
+/// worker (ReplicateBlock), and the scheduler learns the new locations of
+/// allocated ones (BlockLocations); blocks no live worker can take keep one
+/// copy until a worker joins, and the log says replication degraded.
+///
+/// It owns the received-block tracker: AddBlock appends
 /// to a stream's unallocated blocks; AllocateBlocks(t) gives batch t every
 /// unallocated block (BlockAllocation); ReleaseBatch(t) drops batch t's
 /// blocks from their BlockManagers. stop_receivers_atom stops every receiver
@@ -68,12 +85,18 @@ struct receiver_tracker_state {
   std::shared_ptr<clock> clk;
   std::set<std::string> known;              ///< ids unallocated or allocated
   bool placement_open = true;               ///< false during a recovery grace
+  caf::actor scheduler;                     ///< told of new block locations
+  receiver_supervision supervision;
+  uint8_t replication = 1;                  ///< copies of each received block
+  std::set<std::string> replicating;        ///< block ids being copied
+  bool degraded = false;  ///< blocks were left with one copy: retry on a join
 };
 
 caf::behavior receiver_tracker(caf::stateful_actor<receiver_tracker_state>* self,
                                graph* g, run_settings settings,
                                std::shared_ptr<listener_bus> listeners,
                                std::shared_ptr<clock> clk,
+                               caf::actor scheduler,
                                std::shared_ptr<driver_log> log,
                                std::shared_ptr<const recovery_plan> plan);
 

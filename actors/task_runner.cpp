@@ -4,6 +4,7 @@
 
 #include "actors/atoms.hpp"
 #include "messages/schemas.hpp"
+#include "runtime/block.hpp"
 #include "runtime/exec/executor.hpp"
 #include "runtime/log.hpp"
 #include "runtime/wal/wal.hpp"
@@ -148,6 +149,7 @@ void location_failed(runner_ptr self, size_t i, const std::string& why) {
   if (!f.failures.empty())
     f.failures += "; ";
   f.failures += why;
+  ++f.failed_locations;
   ++self->state.replica_switches;
   fetch(self, i);
 }
@@ -157,6 +159,7 @@ void fetch(runner_ptr self, size_t i) {
   auto& f = st.fetches[i];
   // The local store first: it may hold a replica the driver does not list.
   if (f.next_location == 0) {
+    f.started = std::chrono::steady_clock::now();
     auto local = st.store->get(f.ref.id);
     if (local) {
       f.block = std::move(*local);
@@ -166,6 +169,7 @@ void fetch(runner_ptr self, size_t i) {
     }
     if (local.error().code() != static_cast<uint8_t>(errc::not_found)) {
       f.failures = st.node + ": " + describe(local.error());
+      ++f.failed_locations;
       ++st.replica_switches;
     }
   }
@@ -175,9 +179,12 @@ void fetch(runner_ptr self, size_t i) {
       continue; // checked above
     auto* bm = peer_of(self, loc);
     if (bm == nullptr || !*bm) {
+      // A lost node: the scheduler no longer lists its BlockManager.
       if (!f.failures.empty())
         f.failures += "; ";
       f.failures += loc + ": no BlockManager known";
+      ++f.failed_locations;
+      ++st.replica_switches;
       continue;
     }
     capnp::MallocMessageBuilder b;
@@ -193,8 +200,24 @@ void fetch(runner_ptr self, size_t i) {
             location_failed(self, i, loc + ": " + describe(err));
           else if (!found || reply.payload.empty())
             location_failed(self, i, loc + ": block not found");
+          else if (auto bad = check_block(reply.payload,
+                                          self->state.fetches[i].ref.records,
+                                          self->state.fetches[i].ref.id))
+            // A damaged copy is a failed location like a missing one: the
+            // next replica may be intact.
+            location_failed(self, i, loc + ": " + describe(bad));
           else {
             auto& item = self->state.fetches[i];
+            if (item.failed_locations > 0) {
+              using namespace std::chrono;
+              auto ms = duration_cast<microseconds>(steady_clock::now() - item.started)
+                          .count() / 1000.0;
+              SLUICE_INFO("task", self->state.spec.describe()
+                                    << ": block " << item.ref.id << " read from "
+                                    << loc << " after " << item.failed_locations
+                                    << " failed location(s) in " << ms << " ms ("
+                                    << item.failures << ")");
+            }
             item.block = stored_block{reply.payload, item.ref.records};
             item.done = true;
             fetched(self);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,6 +28,8 @@ struct fetch_item {
   stored_block block;   ///< typed when read locally from a deserialized cache
   bool done = false;
   bool wal_tried = false;
+  uint32_t failed_locations = 0;
+  std::chrono::steady_clock::time_point started; ///< the first read attempt
 };
 
 /// State of a task runner: runs one task attempt and reports to its

@@ -59,6 +59,15 @@ struct BlockData {
   found @1 :Bool;
 }
 
+struct ReplicateBlock {
+  # ReceiverTracker -> a BlockManager holding block `id`: copy it to `target`
+  # (capability [0], that node's BlockManager), whose PutBlockAck is the
+  # answer. Restores a received block's second copy after a node loss.
+  id @0 :Text;
+  target @1 :Text;
+  level @2 :StorageLevel;          # the copy's level (its disk flag)
+}
+
 struct DropBlocks {
   # Forget these blocks, and every block whose id starts with a prefix.
   ids @0 :List(Text);

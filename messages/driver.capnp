@@ -68,3 +68,12 @@ struct ReleaseBatch {
   # JobGenerator -> ReceiverTracker after a batch completed: drop its input blocks.
   batchTime @0 :Int64;
 }
+
+struct BlockLocations {
+  # ReceiverTracker -> JobScheduler: a block allocated to batch `batchTime`
+  # got a new copy (re-replication after a node loss); `locations` replace
+  # the ones the batch's inputs name.
+  batchTime @0 :Int64;
+  id @1 :Text;
+  locations @2 :List(Text);
+}

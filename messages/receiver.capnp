@@ -48,3 +48,12 @@ struct ReceiverEvent {
     stopped @2;
   }
 }
+
+struct ReceiverPeers {
+  # Tracker -> receiver, after it started and whenever workers join or leave:
+  # where the second copy of each block may go. Capabilities: the
+  # BlockManagers of `nodes`, in order. A receiver reports no block before
+  # it has heard this once (it cannot know the replication before).
+  replication @0 :UInt8 = 1;  # copies wanted: 1, or 2 for a `_2` storage level
+  nodes @1 :List(Text);       # live workers other than the receiver's own
+}

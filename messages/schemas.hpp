@@ -18,6 +18,7 @@
   X(GetBlock)                                                                  \
   X(BlockData)                                                                 \
   X(DropBlocks)                                                                \
+  X(ReplicateBlock)                                                            \
   X(RegisterWorker)                                                            \
   X(RegisterWorkerAck)                                                         \
   X(Shutdown)                                                                  \
@@ -28,13 +29,15 @@
   X(AddBlock)                                                                  \
   X(AddBlockAck)                                                               \
   X(ReceiverEvent)                                                             \
+  X(ReceiverPeers)                                                             \
   X(LaunchTask)                                                                \
   X(TaskResult)                                                                \
   X(AllocateBlocks)                                                            \
   X(BlockAllocation)                                                           \
   X(JobSet)                                                                    \
   X(BatchCompleted)                                                            \
-  X(ReleaseBatch)
+  X(ReleaseBatch)                                                              \
+  X(BlockLocations)
 
 namespace sluice {
 

@@ -1,5 +1,7 @@
 #include "runtime/block.hpp"
 
+#include <kj/exception.h>
+
 #include "runtime/codec.hpp"
 
 namespace sluice {
@@ -44,6 +46,26 @@ block_reader::block_reader(buffer bytes) : bytes_(std::move(bytes)) {
 std::string_view block_reader::record(size_t i) const {
   auto data = records_[static_cast<unsigned>(i)];
   return {reinterpret_cast<const char*>(data.begin()), data.size()};
+}
+
+caf::error check_block(const buffer& bytes, uint64_t claimed_records,
+                       const std::string& id) {
+  try {
+    block_reader reader{bytes};
+    if (reader.size() != claimed_records)
+      return make_error(errc::corrupt_data,
+                        "block " + id + " holds " + std::to_string(reader.size())
+                          + " records, its header says "
+                          + std::to_string(claimed_records));
+    return caf::none;
+  } catch (const kj::Exception& e) {
+    // The description only: kj's what() carries a source location and trace.
+    return make_error(errc::corrupt_data, "block " + id + " is not a valid block: "
+                                            + e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    return make_error(errc::corrupt_data,
+                      "block " + id + " is not a valid block: " + e.what());
+  }
 }
 
 } // namespace sluice

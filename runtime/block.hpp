@@ -12,6 +12,7 @@
 #include "messages/block.capnp.h"
 #include "runtime/buffer.hpp"
 #include "runtime/codec.hpp"
+#include "runtime/error.hpp"
 
 namespace sluice {
 
@@ -90,6 +91,11 @@ private:
   capnp::List<capnp::Data>::Reader records_;
   size_t size_ = 0;
 };
+
+/// Checks that `bytes` is a block of `claimed_records` records:
+/// errc::corrupt_data naming block `id` otherwise (never throws).
+caf::error check_block(const buffer& bytes, uint64_t claimed_records,
+                       const std::string& id);
 
 /// Encodes `xs` into one block.
 template <class T>

@@ -110,7 +110,11 @@ config::config() {
   caf::config_option_adder{custom_options_, "sluice.receiver"}
     .add(receiver_max_rate_, "max-rate", "records/s per receiver, 0: unlimited")
     .add(receiver_restart_delay_, "restart-delay",
-         "delay before a lost receiver is restarted (200ms)");
+         "delay before a lost receiver is restarted; doubled with every "
+         "further consecutive failure, up to 10s (200ms)")
+    .add(receiver_max_restarts_, "max-restarts",
+         "consecutive failures of a receiver before its stream is reported "
+         "failed and given up (10)");
   caf::config_option_adder{custom_options_, "sluice.task"}
     .add(task_max_failures_, "max-failures",
          "attempts of a task before its job fails (4)");
@@ -268,6 +272,12 @@ caf::error config::validate() {
     return bad("sluice.receiver.max-rate must not be negative");
   s.receiver_max_rate = static_cast<uint64_t>(receiver_max_rate_);
   s.receiver_restart_delay = duration_cast<milliseconds>(receiver_restart_delay_);
+  if (s.receiver_restart_delay.count() < 0)
+    return bad("sluice.receiver.restart-delay must not be negative");
+  if (receiver_max_restarts_ < 0 || receiver_max_restarts_ > 1'000'000)
+    return bad("sluice.receiver.max-restarts must be between 0 and 1000000, got "
+               + std::to_string(receiver_max_restarts_));
+  s.receiver_max_restarts = static_cast<uint32_t>(receiver_max_restarts_);
   s.stop_gracefully_on_shutdown = stop_gracefully_on_shutdown_;
   if (graceful_stop_timeout_.count() < 0)
     return bad("sluice.graceful-stop-timeout must not be negative");

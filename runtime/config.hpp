@@ -44,6 +44,9 @@ struct run_settings {
   uint32_t default_parallelism = 4;
   uint32_t concurrent_jobs = 1;
   std::chrono::milliseconds receiver_restart_delay{200};
+  /// Consecutive failures of a stream's receiver tolerated before the
+  /// stream is reported failed and no longer restarted.
+  uint32_t receiver_max_restarts = 10;
   bool stop_gracefully_on_shutdown = false;
   /// A graceful stop gives up waiting for pending batches after this long
   /// (default: 10 batch intervals, as Spark's gracefulStopTimeout).
@@ -105,6 +108,7 @@ private:
   int64_t default_parallelism_ = 4;
   int64_t concurrent_jobs_ = 1;
   caf::timespan receiver_restart_delay_{std::chrono::milliseconds{200}};
+  int64_t receiver_max_restarts_ = 10;
   bool stop_gracefully_on_shutdown_ = false;
   caf::timespan graceful_stop_timeout_{0};
   std::string checkpoint_dir_;

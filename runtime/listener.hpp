@@ -33,11 +33,13 @@ struct batch_info {
   }
 };
 
-/// A receiver's state change or error, as reported to the driver.
+/// A receiver's state change or error, as reported to the driver. `failed`
+/// comes from the tracker: the stream's receiver failed more often in a
+/// row than sluice.receiver.max-restarts allows, and the stream is given up.
 struct receiver_info {
   uint32_t stream = 0;
   std::string node;
-  enum class kind { started, error, stopped } what = kind::started;
+  enum class kind { started, error, stopped, failed } what = kind::started;
   std::string message;
 };
 

@@ -138,10 +138,10 @@ void streaming_context::spawn_driver() {
   // block, checkpoints twice per batch, a few ms each): a detached actor
   // outlives a stop while a clock still holds a wake-up for it, and the
   // actor system's destructor would wait for it.
-  tracker_ = sys_.spawn(receiver_tracker, &graph_, settings_, listeners_, clock_,
-                        log, plan_);
   scheduler_ = sys_.spawn(job_scheduler, &graph_, settings_, clock_, driver_bm_,
                           plan_);
+  tracker_ = sys_.spawn(receiver_tracker, &graph_, settings_, listeners_, clock_,
+                        scheduler_, log, plan_);
   generator_ = sys_.spawn(job_generator, &graph_, settings_, clock_, listeners_,
                           store, tracker_, scheduler_, remember_, log, plan_);
   membership_ = sys_.spawn(membership, graph_.fingerprint(),

@@ -185,6 +185,12 @@ public:
     return stores_;
   }
 
+  /// The worker node actors of this process (local mode: one per
+  /// in-process worker; a worker: its own), for failure tests.
+  const std::vector<caf::actor>& local_workers() const noexcept {
+    return workers_;
+  }
+
   /// This process's node id (workers), or "driver".
   const std::string& node_id() const noexcept {
     return node_id_;
