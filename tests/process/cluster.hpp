@@ -96,6 +96,32 @@ struct wordcount_cluster {
     });
   }
 
+  /// Waits (up to a minute) until `n` batches with records completed.
+  bool await_batches_with_records(size_t n) {
+    return wait_until(
+      [&] {
+        size_t with_records = 0;
+        for (auto r : batch_records(driver->err()))
+          with_records += r > 0 ? 1 : 0;
+        return with_records >= n;
+      },
+      std::chrono::seconds{60});
+  }
+
+  /// Waits (up to a minute) until `n` batches without records completed
+  /// after byte `from` of the driver's log. Batches complete in order, so
+  /// then every batch before them did, with every block reported before.
+  bool await_empty_batches(size_t from, size_t n) {
+    return wait_until(
+      [&] {
+        size_t empty = 0;
+        for (auto r : batch_records(driver->err(), from))
+          empty += r == 0 ? 1 : 0;
+        return empty >= n;
+      },
+      std::chrono::seconds{60});
+  }
+
   /// Where a receiver runs, as the driver logged it.
   struct placement {
     uint32_t stream = 0;

@@ -40,37 +40,11 @@ tagged_counts tagged(const std::map<std::string, int64_t>& totals) {
   return result;
 }
 
-/// Waits until `n` batches completed after byte `from` of the driver's log
-/// with no records: every batch before them, with every block reported
-/// before them, completed (batches complete in order).
-bool quiet_batches(wordcount_cluster& c, size_t from, size_t n) {
-  return wait_until(
-    [&] {
-      size_t empty = 0;
-      for (auto r : batch_records(c.driver->err(), from))
-        empty = r == 0 ? empty + 1 : 0;
-      return empty >= n;
-    },
-    long_wait);
-}
-
 void start_three_workers(wordcount_cluster& c) {
   c.start_driver();
   for (int i = 0; i < 3; ++i)
     c.start_worker();
   REQUIRE(c.await_workers(3));
-}
-
-/// Waits until `n` batches with records completed.
-void await_batches_with_records(wordcount_cluster& c, size_t n) {
-  REQUIRE(wait_until(
-    [&] {
-      size_t with_records = 0;
-      for (auto r : batch_records(c.driver->err()))
-        with_records += r > 0 ? 1 : 0;
-      return with_records >= n;
-    },
-    long_wait));
 }
 
 } // namespace
@@ -95,7 +69,7 @@ TEST_CASE("kill -9 of the worker running a receiver restarts it on another "
   auto victim = c.worker_of(placed.node);
   REQUIRE(victim < c.workers.size());
   std::mt19937 rng{std::random_device{}()};
-  await_batches_with_records(c, std::uniform_int_distribution<size_t>{2, 4}(rng));
+  REQUIRE(c.await_batches_with_records(std::uniform_int_distribution<size_t>{2, 4}(rng)));
   auto at = server.lines_sent() + std::uniform_int_distribution<size_t>{0, 500}(rng);
   REQUIRE(wait_until([&] { return server.lines_sent() >= at; }));
   REQUIRE_FALSE(server.finished());
@@ -107,7 +81,7 @@ TEST_CASE("kill -9 of the worker running a receiver restarts it on another "
   auto restarted = c.await_receiver(log_before_kill, placed.node);
   CHECK(restarted.node != placed.node);
   REQUIRE(wait_until([&] { return server.sent(); }, long_wait));
-  REQUIRE(quiet_batches(c, log_before_kill, 2));
+  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
 
   auto totals = read_word_totals(c.output());
   auto counted = tagged(totals);
@@ -170,7 +144,7 @@ TEST_CASE("kill -9 of two workers one after the other leaves one that goes on "
   for (size_t i = 0; i < c.workers.size(); ++i) {
     if (i == keeper)
       continue;
-    await_batches_with_records(c, batches);
+    REQUIRE(c.await_batches_with_records(batches));
     batches += 3;
     REQUIRE_FALSE(server.finished());
     c.workers[i]->signal(SIGKILL);
@@ -182,7 +156,7 @@ TEST_CASE("kill -9 of two workers one after the other leaves one that goes on "
     return survivor.err().find("replication degraded") != std::string::npos;
   }));
   REQUIRE(wait_until([&] { return server.sent(); }, long_wait));
-  REQUIRE(quiet_batches(c, 0, 2));
+  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
   // The receiver never died: every line is counted exactly once.
   auto totals = read_word_totals(c.output());
   CHECK(totals == count_words(text));

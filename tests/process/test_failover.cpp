@@ -115,14 +115,7 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   // kill meets blocks at different stages (reported, allocated, in a task).
   std::mt19937 rng{std::random_device{}()};
   auto batches = std::uniform_int_distribution<size_t>{2, 5}(rng);
-  REQUIRE(wait_until(
-    [&] {
-      size_t with_records = 0;
-      for (auto n : batch_records(c.driver->err()))
-        with_records += n > 0 ? 1 : 0;
-      return with_records >= batches;
-    },
-    std::chrono::seconds{60}));
+  REQUIRE(c.await_batches_with_records(batches));
   // Then a random number of further lines (up to 0.8 s of stream, more than
   // a batch interval): a batch completed just now, and killing at once would
   // always meet the same phase of the batch and block timers. The server's
@@ -152,14 +145,7 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   // the first batch generated after its report; batches complete in order
   // (one job at a time), so once two empty batches completed after the kill,
   // every earlier batch (the dead worker's last blocks included) completed.
-  REQUIRE(wait_until(
-    [&] {
-      size_t empty = 0;
-      for (auto n : batch_records(c.driver->err(), log_before_kill))
-        empty += n == 0 ? 1 : 0;
-      return empty >= 2;
-    },
-    std::chrono::seconds{60}));
+  REQUIRE(c.await_empty_batches(log_before_kill, 2));
 
   INFO(c.logs());
   auto totals = read_word_totals(c.output());
