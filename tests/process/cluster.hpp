@@ -3,6 +3,9 @@
 // Starts wordcount processes (a driver and workers, or one local-mode
 // process) and finds the driver's OS-chosen port in its log.
 
+#include <algorithm>
+#include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <regex>
@@ -15,6 +18,18 @@
 #include "tests/support/helpers.hpp"
 
 namespace sluice::test {
+
+/// The records of each batch the driver logged complete, in log order, from
+/// byte `from` of its log on.
+inline std::vector<uint64_t> batch_records(const std::string& log,
+                                           size_t from = 0) {
+  static const std::regex re{"\\] batch [0-9]+ ms: ([0-9]+) records"};
+  std::vector<uint64_t> result;
+  auto begin = log.cbegin() + static_cast<std::ptrdiff_t>(std::min(from, log.size()));
+  for (std::sregex_iterator i{begin, log.cend(), re}, end; i != end; ++i)
+    result.push_back(std::stoull((*i)[1]));
+  return result;
+}
 
 /// Exit status of a process that exited by itself with `code`.
 inline bool exited_with(int status, int code) {
@@ -81,6 +96,72 @@ struct wordcount_cluster {
     });
   }
 
+  /// Waits (up to a minute) until `n` batches with records completed.
+  bool await_batches_with_records(size_t n) {
+    return wait_until(
+      [&] {
+        size_t with_records = 0;
+        for (auto r : batch_records(driver->err()))
+          with_records += r > 0 ? 1 : 0;
+        return with_records >= n;
+      },
+      std::chrono::seconds{60});
+  }
+
+  /// Waits (up to a minute) until `n` batches without records completed
+  /// after byte `from` of the driver's log. Batches complete in order, so
+  /// then every batch before them did, with every block reported before.
+  bool await_empty_batches(size_t from, size_t n) {
+    return wait_until(
+      [&] {
+        size_t empty = 0;
+        for (auto r : batch_records(driver->err(), from))
+          empty += r == 0 ? 1 : 0;
+        return empty >= n;
+      },
+      std::chrono::seconds{60});
+  }
+
+  /// Where a receiver runs, as the driver logged it.
+  struct placement {
+    uint32_t stream = 0;
+    std::string node;
+  };
+
+  /// Waits until the driver logs a receiver placed, after byte `from` of its
+  /// log and on a node other than `not_on`; the test fails otherwise.
+  placement await_receiver(size_t from = 0, const std::string& not_on = "") {
+    placement result;
+    static const std::regex re{"receiver of stream ([0-9]+) runs on (\\S+)"};
+    REQUIRE(wait_until([&] {
+      auto log = driver->err();
+      auto begin = log.cbegin() + static_cast<std::ptrdiff_t>(std::min(from, log.size()));
+      for (std::sregex_iterator i{begin, log.cend(), re}, end; i != end; ++i)
+        if ((*i)[2] != not_on) {
+          result.stream = static_cast<uint32_t>(std::stoul((*i)[1]));
+          result.node = (*i)[2];
+          return true;
+        }
+      return false;
+    }));
+    return result;
+  }
+
+  /// The index in `workers` of the process whose node id is `node`
+  /// (workers.size() if none says so). A worker logs its registration when
+  /// the driver's answer arrives, which may be after the driver placed a
+  /// receiver there, so this waits for it.
+  size_t worker_of(const std::string& node) {
+    size_t found = workers.size();
+    wait_until([&] {
+      for (size_t i = 0; i < workers.size(); ++i)
+        if (workers[i]->err().find(node + ": registered") != std::string::npos)
+          found = i;
+      return found < workers.size();
+    });
+    return found;
+  }
+
   std::string logs() const {
     std::string result;
     for (auto& old : old_drivers)
@@ -90,6 +171,17 @@ struct wordcount_cluster {
     for (auto& w : workers)
       result += "--- worker\n" + w->err();
     return result;
+  }
+};
+
+/// Prints the logs of every process when a REQUIRE ends the test early: an
+/// INFO taken before the failing wait would show the logs as they were then.
+struct logs_on_failure {
+  const wordcount_cluster& c;
+
+  ~logs_on_failure() {
+    if (std::uncaught_exceptions() > 0)
+      std::fprintf(stderr, "%s\n", c.logs().c_str());
   }
 };
 

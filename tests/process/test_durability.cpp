@@ -704,16 +704,6 @@ std::pair<std::string, uintmax_t> largest_file(const std::string& dir) {
   return best;
 }
 
-/// Records of each batch the log shows completed after `from`, in order.
-std::vector<uint64_t> batch_records_after(const std::string& log, size_t from) {
-  std::regex re{"\\] batch [0-9]+ ms: ([0-9]+) records"};
-  std::vector<uint64_t> result;
-  auto begin = log.cbegin() + static_cast<std::ptrdiff_t>(std::min(from, log.size()));
-  for (std::sregex_iterator i{begin, log.cend(), re}, end; i != end; ++i)
-    result.push_back(std::stoull((*i)[1]));
-  return result;
-}
-
 } // namespace
 
 TEST_CASE("a full disk under the receiver WAL holds blocks unreported until "
@@ -777,7 +767,7 @@ TEST_CASE("a full disk under the receiver WAL holds blocks unreported until "
   };
   // The WAL works: blocks are written and counted.
   REQUIRE(await([&] {
-    auto records = batch_records_after(p.err(), 0);
+    auto records = batch_records(p.err(), 0);
     return std::any_of(records.begin(), records.end(), [](auto n) { return n > 0; });
   }));
   fill(p.pid());
@@ -794,7 +784,7 @@ TEST_CASE("a full disk under the receiver WAL holds blocks unreported until "
   // does not hold is never reported.
   size_t held_from = 0;
   REQUIRE(await([&] {
-    auto records = batch_records_after(p.err(), failed_at);
+    auto records = batch_records(p.err(), failed_at);
     if (records.size() < 3
         || !std::all_of(records.end() - 3, records.end(), [](auto r) { return r == 0; }))
       return false;
@@ -803,9 +793,9 @@ TEST_CASE("a full disk under the receiver WAL holds blocks unreported until "
   }));
   auto counted = read_word_totals(out);
   REQUIRE(await([&] {
-    return batch_records_after(p.err(), failed_at).size() >= held_from + 10;
+    return batch_records(p.err(), failed_at).size() >= held_from + 10;
   }));
-  auto after_failure = batch_records_after(p.err(), failed_at);
+  auto after_failure = batch_records(p.err(), failed_at);
   std::vector<uint64_t> held(after_failure.begin() + static_cast<std::ptrdiff_t>(held_from),
                              after_failure.end());
   CHECK(held == std::vector<uint64_t>(held.size(), 0));

@@ -24,17 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The records of each batch the driver logged complete, in log order, from
-/// byte `from` of its log on.
-std::vector<uint64_t> batch_records(const std::string& log, size_t from = 0) {
-  static const std::regex re{"batch [0-9]+ ms: ([0-9]+) records, scheduling delay"};
-  std::vector<uint64_t> result;
-  auto begin = log.begin() + static_cast<std::ptrdiff_t>(std::min(from, log.size()));
-  for (std::sregex_iterator i{begin, log.end(), re}, end; i != end; ++i)
-    result.push_back(std::stoull((*i)[1]));
-  return result;
-}
-
 /// The lines (by their make_tagged_text number) in the blocks a receiver
 /// wrote to its WAL `dir`: what reached a block there. Run once the
 /// receiver is dead (a scan cuts off a torn tail).
@@ -91,17 +80,6 @@ struct supervised_children_guard {
   }
 };
 
-/// Prints the logs of every process when a REQUIRE ends the test early: an
-/// INFO taken before the failing wait would show the logs as they were then.
-struct logs_on_failure {
-  const wordcount_cluster& c;
-
-  ~logs_on_failure() {
-    if (std::uncaught_exceptions() > 0)
-      std::fprintf(stderr, "%s\n", c.logs().c_str());
-  }
-};
-
 } // namespace
 
 TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
@@ -126,43 +104,18 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   c.start_worker();
   REQUIRE(c.await_workers(2));
 
-  // The worker that runs the receiver: the driver names its node, and each
-  // worker's log names its own node.
-  std::string node;
-  uint32_t stream = 0;
-  REQUIRE(wait_until([&] {
-    static const std::regex re{"receiver of stream ([0-9]+) runs on (\\S+)"};
-    std::smatch m;
-    auto log = c.driver->err();
-    if (!std::regex_search(log, m, re))
-      return false;
-    stream = static_cast<uint32_t>(std::stoul(m[1]));
-    node = m[2];
-    return true;
-  }));
-  // The worker logs its registration when the driver's answer arrives,
-  // which may be after the driver placed the receiver there.
-  size_t victim = c.workers.size();
-  REQUIRE(wait_until([&] {
-    for (size_t i = 0; i < c.workers.size(); ++i)
-      if (c.workers[i]->err().find(node + ": registered") != std::string::npos)
-        victim = i;
-    return victim < c.workers.size();
-  }));
+  auto placed = c.await_receiver();
+  auto node = placed.node;
+  auto stream = placed.stream;
+  auto victim = c.worker_of(node);
+  REQUIRE(victim < c.workers.size());
   auto& survivor = *c.workers[1 - victim];
 
   // A random number of batches with records completes first, so that the
   // kill meets blocks at different stages (reported, allocated, in a task).
   std::mt19937 rng{std::random_device{}()};
   auto batches = std::uniform_int_distribution<size_t>{2, 5}(rng);
-  REQUIRE(wait_until(
-    [&] {
-      size_t with_records = 0;
-      for (auto n : batch_records(c.driver->err()))
-        with_records += n > 0 ? 1 : 0;
-      return with_records >= batches;
-    },
-    std::chrono::seconds{60}));
+  REQUIRE(c.await_batches_with_records(batches));
   // Then a random number of further lines (up to 0.8 s of stream, more than
   // a batch interval): a batch completed just now, and killing at once would
   // always meet the same phase of the batch and block timers. The server's
@@ -192,14 +145,7 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   // the first batch generated after its report; batches complete in order
   // (one job at a time), so once two empty batches completed after the kill,
   // every earlier batch (the dead worker's last blocks included) completed.
-  REQUIRE(wait_until(
-    [&] {
-      size_t empty = 0;
-      for (auto n : batch_records(c.driver->err(), log_before_kill))
-        empty += n == 0 ? 1 : 0;
-      return empty >= 2;
-    },
-    std::chrono::seconds{60}));
+  REQUIRE(c.await_empty_batches(log_before_kill, 2));
 
   INFO(c.logs());
   auto totals = read_word_totals(c.output());

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -145,9 +146,10 @@ int listen_socket(uint16_t& port) {
 
 } // namespace
 
-text_server::text_server(std::string text, double lines_per_second)
+text_server::text_server(std::string text, double lines_per_second, bool resume)
   : text_(std::move(text)),
     lines_per_second_(lines_per_second),
+    resume_(resume),
     stop_(std::make_shared<std::atomic<bool>>(false)),
     sent_(std::make_shared<std::atomic<bool>>(false)),
     finished_(std::make_shared<std::atomic<bool>>(false)),
@@ -174,22 +176,31 @@ size_t text_server::lines_sent() const {
   return *lines_sent_;
 }
 
-void text_server::send_text(int fd) {
+std::vector<size_t> text_server::client_starts() const {
+  std::lock_guard<std::mutex> guard{starts_mtx_};
+  return client_starts_;
+}
+
+std::pair<size_t, size_t> text_server::send_text(int fd, size_t from,
+                                                 size_t line) {
   using clock = std::chrono::steady_clock;
   auto start = clock::now();
-  size_t done = 0;  // bytes sent
-  size_t lines = 0; // complete lines among them
+  auto first_line = line;
+  size_t done = from;   // bytes sent
+  size_t lines = line;  // complete lines among them
+  size_t line_end = from; // end of the last complete line
   while (done < text_.size() && !*stop_) {
     // Unpaced: as much as the socket takes. Paced: the lines due by now.
     auto end = std::min(text_.size(), done + 64 * 1024);
     if (lines_per_second_ > 0) {
       auto elapsed = std::chrono::duration<double>(clock::now() - start).count();
-      auto due = static_cast<size_t>(elapsed * lines_per_second_) + 1;
+      auto due = first_line + static_cast<size_t>(elapsed * lines_per_second_) + 1;
       if (due <= lines) {
         // Pacing, not synchronisation: the next line is due in a moment.
         auto next = start + std::chrono::duration_cast<clock::duration>(
                               std::chrono::duration<double>(
-                                static_cast<double>(lines) / lines_per_second_));
+                                static_cast<double>(lines - first_line)
+                                / lines_per_second_));
         std::this_thread::sleep_until(std::min(next, clock::now()
                                                        + std::chrono::milliseconds{20}));
         continue;
@@ -204,20 +215,26 @@ void text_server::send_text(int fd) {
     if (n <= 0)
       break;
     for (auto i = done; i < done + static_cast<size_t>(n); ++i)
-      if (text_[i] == '\n')
+      if (text_[i] == '\n') {
         ++lines;
+        line_end = i + 1;
+      }
     done += static_cast<size_t>(n);
     *lines_sent_ = lines;
   }
   // Closed before the flags are set: whoever sees sent() may expect the
   // peer to see the end of the stream.
   ::close(fd);
+  if (done == text_.size())
+    line_end = done;
   *sent_ = done == text_.size();
-  *finished_ = true;
+  return {line_end, lines};
 }
 
 void text_server::serve() {
   bool first = true;
+  size_t offset = 0; // where the next client starts (resume)
+  size_t line = 0;
   std::vector<int> idle;
   while (!*stop_) {
     pollfd pfd{listen_fd_, POLLIN, 0};
@@ -226,12 +243,18 @@ void text_server::serve() {
     auto fd = ::accept(listen_fd_, nullptr, nullptr);
     if (fd < 0)
       continue;
-    if (!first) {
+    if (!first && (!resume_ || *sent_)) {
       idle.push_back(fd); // later clients get nothing
       continue;
     }
     first = false;
-    send_text(fd); // closes fd
+    {
+      std::lock_guard<std::mutex> guard{starts_mtx_};
+      client_starts_.push_back(line);
+    }
+    std::tie(offset, line) = send_text(fd, offset, line); // closes fd
+    if (!resume_ || *sent_)
+      *finished_ = true;
   }
   for (auto fd : idle)
     ::close(fd);

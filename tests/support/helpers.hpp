@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,10 +90,13 @@ private:
 /// buffers then hold next to nothing, so what a killed client had not read
 /// is bounded by the pace, and the stream lasts text lines / pace seconds.
 /// A send that fails (the client died) ends the transmission; the text is
-/// never resumed for a later client.
+/// never resumed for a later client, unless `resume` is set: then the next
+/// client gets the text from the first line the failed one did not get
+/// completely (a receiver restarted elsewhere goes on with the stream).
 class text_server {
 public:
-  explicit text_server(std::string text, double lines_per_second = 0);
+  explicit text_server(std::string text, double lines_per_second = 0,
+                       bool resume = false);
   ~text_server();
 
   uint16_t port() const noexcept {
@@ -110,12 +114,19 @@ public:
   /// bytes, '\n' included, were sent).
   size_t lines_sent() const;
 
+  /// With `resume`: the line each client's transmission started at, in
+  /// order of the clients (the first is 0).
+  std::vector<size_t> client_starts() const;
+
 private:
   void serve();
-  void send_text(int fd); ///< sends to the first client, then closes fd
+  /// Sends from byte `from` (line `line`) on, then closes fd; returns the
+  /// end of the last complete line sent (bytes, lines).
+  std::pair<size_t, size_t> send_text(int fd, size_t from, size_t line);
 
   std::string text_;
   double lines_per_second_ = 0;
+  bool resume_ = false;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::thread thread_;
@@ -123,6 +134,8 @@ private:
   std::shared_ptr<std::atomic<bool>> sent_;
   std::shared_ptr<std::atomic<bool>> finished_;
   std::shared_ptr<std::atomic<size_t>> lines_sent_;
+  mutable std::mutex starts_mtx_;
+  std::vector<size_t> client_starts_;
 };
 
 /// A port on 127.0.0.1 that refuses connections (bound, then closed).
