@@ -542,7 +542,39 @@ void restart_job(scheduler_ptr self, uint64_t id) {
   submit_ready_stages(self, job);
 }
 
-void worker_lost(scheduler_ptr self, const std::string& node) {
+/// An error if a stateful node's partition that a later batch reads lost
+/// its every copy with worker `node` (a single-copy storage level).
+caf::error check_state(scheduler_ptr self, const std::string& node) {
+  auto& st = self->state;
+  auto live = [&](const std::string& loc) {
+    return st.block_managers.count(loc) > 0;
+  };
+  std::string lost;
+  for (auto& n : st.g->nodes()) {
+    if (!n->stateful())
+      continue;
+    auto parts = st.cache.unreadable(n->index(), live);
+    if (parts.empty())
+      continue;
+    if (!lost.empty())
+      lost += ", ";
+    lost += n->id() + " at " + std::to_string(parts.front().first) + " ms ("
+            + std::to_string(parts.size()) + " partition"
+            + (parts.size() > 1 ? "s" : "") + ")";
+  }
+  if (lost.empty())
+    return caf::none;
+  return make_error(errc::state_lost,
+                    "the state of " + lost + " had its only copy on worker " + node
+                      + ", which was lost: the driver stops so that its restart "
+                        "recomputes the state from the newest data checkpoint "
+                        "(run it with --supervise or under a service manager; "
+                        "persist the state at a _2 storage level to keep a "
+                        "second copy instead)");
+}
+
+/// False if the loss ended the scheduler (state lost).
+bool worker_lost(scheduler_ptr self, const std::string& node) {
   auto& st = self->state;
   st.executors.erase(node);
   st.block_managers.erase(node);
@@ -593,6 +625,16 @@ void worker_lost(scheduler_ptr self, const std::string& node) {
   }
   for (auto id : restart)
     restart_job(self, id);
+  if (auto err = check_state(self, node)) {
+    // Recomputing the lost partitions means the recovery a restarted driver
+    // runs: state from the newest data checkpoint, then every batch since
+    // from its logged inputs, and the pending batches again in full. The
+    // driver stops before any batch completes without its state; its
+    // supervisor (--supervise, a service manager) starts it again.
+    SLUICE_ERROR("scheduler", describe(err));
+    self->quit(std::move(err));
+    return false;
+  }
   // Attempts elsewhere that read a block from the lost node would wait for
   // a reply that never comes (until the fetch timeout); launched again, they
   // skip the lost copy at once (the next copy, or the receiver WAL).
@@ -603,6 +645,7 @@ void worker_lost(scheduler_ptr self, const std::string& node) {
           abandon(self, t);
           st.pending.emplace_back(id, std::make_pair(stage.plan.id, t.partition));
         }
+  return true;
 }
 
 /// A block of batch `t` got a new copy (the tracker re-replicated it after a
@@ -674,8 +717,7 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
         st.executors[node] = executor_slot{m.caps[1], slots, 0};
         st.block_managers[node] = m.caps[0];
         dispatch(self);
-      } else if (!joined) {
-        worker_lost(self, node);
+      } else if (!joined && worker_lost(self, node)) {
         dispatch(self);
       }
     },

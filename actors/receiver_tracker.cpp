@@ -209,14 +209,14 @@ void rereplicate(tracker_ptr self, const std::string& why) {
   st.degraded = plan.degraded > 0;
   if (!plan.copies.empty())
     SLUICE_INFO("tracker", why << ": copying " << plan.copies.size()
-                               << " blocks to restore their second copy");
+                               << " block(s) to restore their second copy");
   if (plan.degraded > 0)
     SLUICE_WARN("tracker", why << ": replication degraded, " << plan.degraded
-                               << " blocks keep one copy (no other live worker "
+                               << " block(s) keep one copy (no other live worker "
                                   "can take them); copied when a worker joins");
   if (plan.lost > 0)
     SLUICE_WARN("tracker", why << ": " << plan.lost
-                               << " blocks have no live copy left (tasks read "
+                               << " block(s) have no live copy left (tasks read "
                                   "them from the receiver WAL, if on)");
   for (auto& copy : plan.copies) {
     auto source = st.workers.find(copy.source);

@@ -24,6 +24,8 @@ const char* to_string(errc x) {
       return "refused";
     case errc::bad_graph:
       return "bad_graph";
+    case errc::state_lost:
+      return "state_lost";
     case errc::corrupt_data:
       return "corrupt_data";
   }

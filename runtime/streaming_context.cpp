@@ -207,7 +207,9 @@ caf::error streaming_context::start() {
         workers_.push_back(sys_.spawn(worker_node, name, &graph_, settings_,
                                       membership_, stores_.back()));
       }
-      watched = {generator_};
+      // The scheduler ends by itself when a worker took the only copy of
+      // state with it: the driver then stops, to recover by a restart.
+      watched = {generator_, scheduler_};
       break;
     case run_mode::driver: {
       spawn_driver();
@@ -223,7 +225,9 @@ caf::error streaming_context::start() {
       }
       port_ = *port;
       SLUICE_INFO("driver", "listening on " << ep.host << ":" << port_);
-      watched = {generator_};
+      // The scheduler ends by itself when a worker took the only copy of
+      // state with it: the driver then stops, to recover by a restart.
+      watched = {generator_, scheduler_};
       break;
     }
     case run_mode::worker: {

@@ -17,6 +17,31 @@ time_ms cache_registry::first(uint32_t node) const {
   return i == first_.end() ? -1 : i->second;
 }
 
+std::vector<std::pair<time_ms, uint32_t>>
+cache_registry::unreadable(uint32_t node,
+                           const std::function<bool(const std::string&)>& live) const {
+  auto complete = [](const std::vector<block_ref>& slots) {
+    return std::all_of(slots.begin(), slots.end(),
+                       [](const block_ref& r) { return !r.id.empty(); });
+  };
+  auto begin = entries_.lower_bound({node, std::numeric_limits<time_ms>::min()});
+  auto end = entries_.lower_bound({node + 1, std::numeric_limits<time_ms>::min()});
+  // From the newest complete entry on: entries before it are read by nobody.
+  auto from = begin;
+  for (auto i = begin; i != end; ++i)
+    if (complete(i->second))
+      from = i;
+  std::vector<std::pair<time_ms, uint32_t>> result;
+  for (auto i = from; i != end; ++i)
+    for (uint32_t p = 0; p < i->second.size(); ++p) {
+      auto& ref = i->second[p];
+      if (!ref.id.empty()
+          && std::none_of(ref.locations.begin(), ref.locations.end(), live))
+        result.emplace_back(i->first.second, p);
+    }
+  return result;
+}
+
 void cache_registry::set(uint32_t node, time_ms t, uint32_t p, block_ref ref) {
   auto& slots = entries_[{node, t}];
   if (p >= slots.size())

@@ -5,6 +5,7 @@
 // the JobScheduler holds only the protocol and the planner is unit-tested.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -53,6 +54,13 @@ public:
 
   /// The first batch time `node` was cached at, or -1 if never.
   time_ms first(uint32_t node) const;
+
+  /// The partitions of `node` later batches may still read that no longer
+  /// have a copy on a node `live` accepts, as (batch time, partition): the
+  /// filled slots of its newest complete entry and of every newer entry
+  /// (older ones were superseded, a state being read only by its successor).
+  std::vector<std::pair<time_ms, uint32_t>>
+  unreadable(uint32_t node, const std::function<bool(const std::string&)>& live) const;
 
   /// Removes the entries of `node` at times <= `upto`; returns their blocks.
   std::vector<block_ref> expire(uint32_t node, time_ms upto);

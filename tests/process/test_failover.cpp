@@ -297,3 +297,62 @@ TEST_CASE("a supervised driver killed with SIGKILL is restarted and recovers",
   CHECK(exited_with(c.workers[0]->wait(), 0));
   CHECK(read_word_totals(newest_batch(c.output())) == expected);
 }
+
+TEST_CASE("a worker lost with the only copy of the state stops the supervised "
+          "driver and its restart recomputes the state exactly",
+          "[process][recovery]") {
+  wordcount_cluster c;
+  auto in = c.dir / "in";
+  fs::create_directories(in);
+  c.app_args = {"--source=dir://" + in, "--batch-interval=200ms", "--stateful",
+                "--checkpoint=" + (c.dir / "ckpt"),
+                "--sluice.stop-gracefully-on-shutdown=true"};
+  auto port = free_port();
+  logs_on_failure dump{c};
+  c.start_driver(port, {"--supervise"});
+  supervised_children_guard guard{c.driver.get()};
+  c.start_worker();
+  REQUIRE(c.await_workers(1));
+
+  std::map<std::string, int64_t> expected;
+  int files = 0;
+  auto add_file = [&] {
+    auto text = make_text(300 + files * 13, 70 + files);
+    for (auto& [w, n] : count_words(text))
+      expected[w] += n;
+    move_in(c.dir, in, "f" + std::to_string(files++), text);
+  };
+  auto totals_are_exact = [&] {
+    auto newest = newest_batch(c.output());
+    return !newest.empty() && read_word_totals(newest) == expected;
+  };
+  add_file();
+  add_file();
+  REQUIRE(wait_until(totals_are_exact, std::chrono::seconds{60}));
+
+  // The only worker holds every state partition, at the default storage
+  // level with one copy: its loss leaves the state nowhere but in the last
+  // data checkpoint.
+  c.workers[0]->signal(SIGKILL);
+  REQUIRE(c.workers[0]->wait() != -1);
+  add_file();
+  REQUIRE(wait_until([&] {
+    return c.driver->err().find("had its only copy on worker") != std::string::npos;
+  }));
+  REQUIRE(wait_until([&] {
+    return c.driver->err().find("(incarnation 2)") != std::string::npos;
+  }));
+  // A new worker joins the restarted driver, which recomputes the state
+  // from the data checkpoint and the logged inputs since.
+  c.start_worker();
+  REQUIRE(c.await_workers(2));
+  add_file();
+  bool exact = wait_until(totals_are_exact, std::chrono::seconds{60});
+  INFO(c.logs());
+  CHECK(exact);
+  // No batch ever completed without its state: the totals never went down.
+  c.driver->signal(SIGTERM);
+  CHECK(exited_with(c.driver->wait(), 0));
+  CHECK(exited_with(c.workers[1]->wait(), 0));
+  CHECK(read_word_totals(newest_batch(c.output())) == expected);
+}

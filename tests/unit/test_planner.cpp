@@ -484,3 +484,37 @@ TEST_CASE("a window skips cached slots that were never filled", "[planner][windo
   CHECK(cache.expire(parent, 1000).size() == 1);
   CHECK(window_sources(*w.node(), cache, 2000).size() == 1);
 }
+
+TEST_CASE("a cached state partition with no copy on a live node is unreadable "
+          "from the newest complete batch on",
+          "[unit][planner]") {
+  cache_registry cache;
+  auto ref = [](std::string id, std::vector<std::string> locations) {
+    block_ref r;
+    r.id = std::move(id);
+    r.locations = std::move(locations);
+    return r;
+  };
+  // Batch 1000: complete, partition 1 only on the lost node "b". Batch 2000:
+  // complete, everything on "a". Batch 3000: being computed, partition 0
+  // done on "b".
+  cache.begin(7, 1000, 2);
+  cache.set(7, 1000, 0, ref("x0", {"a"}));
+  cache.set(7, 1000, 1, ref("x1", {"b"}));
+  cache.begin(7, 2000, 2);
+  cache.set(7, 2000, 0, ref("y0", {"a"}));
+  cache.set(7, 2000, 1, ref("y1", {"a", "b"}));
+  cache.begin(7, 3000, 2);
+  cache.set(7, 3000, 0, ref("z0", {"b"}));
+  cache.begin(8, 1000, 1);
+  cache.set(8, 1000, 0, ref("w0", {"b"}));
+  auto live = [](const std::string& node) { return node == "a"; };
+  // 1000 was superseded by 2000, whose copies live; 3000's done slot died.
+  CHECK(cache.unreadable(7, live)
+        == std::vector<std::pair<time_ms, uint32_t>>{{3000, 0}});
+  CHECK(cache.unreadable(8, live)
+        == std::vector<std::pair<time_ms, uint32_t>>{{1000, 0}});
+  CHECK(cache.unreadable(9, live).empty());
+  auto all_live = [](const std::string&) { return true; };
+  CHECK(cache.unreadable(7, all_live).empty());
+}
