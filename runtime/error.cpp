@@ -26,6 +26,8 @@ const char* to_string(errc x) {
       return "bad_graph";
     case errc::corrupt_data:
       return "corrupt_data";
+    case errc::node_failed:
+      return "node_failed";
   }
   return "unknown";
 }

@@ -24,6 +24,7 @@ enum class errc : uint8_t {
   refused,               ///< a request was refused (e.g. while stopping)
   bad_graph,             ///< the application built an invalid graph
   corrupt_data,          ///< a block or file failed validation
+  node_failed,           ///< a node's actors kept crashing past their restart budget
 };
 
 const char* to_string(errc x);
