@@ -188,7 +188,11 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
       if (joined) {
         if (m.caps.size() < 3)
           return;
-        st.workers[node] = tracked_worker{m.caps[0], m.caps[2], 0};
+        // Assigned field by field: a refresh (restarted BlockManager) keeps
+        // the node's receiver count; a join starts from 0 (a loss erased it).
+        auto& w = st.workers[node];
+        w.block_manager = m.caps[0];
+        w.node_actor = m.caps[2];
         // Receivers that outlived a driver are adopted where they run: a
         // second receiver elsewhere would read the same source twice.
         for (auto stream : running) {
