@@ -289,10 +289,13 @@ void dispatch(scheduler_ptr self) {
   auto& st = self->state;
   auto now = steady::now();
   std::map<std::string, executor_load> loads;
-  for (auto& [name, e] : st.executors)
+  uint32_t free_slots = 0;
+  for (auto& [name, e] : st.executors) {
     loads.emplace(name, executor_load{e.slots, e.busy, e.launched});
+    free_slots += e.busy < e.slots ? e.slots - e.busy : 0;
+  }
   std::optional<steady::time_point> earliest;
-  for (auto i = st.pending.begin(); i != st.pending.end();) {
+  for (auto i = st.pending.begin(); i != st.pending.end() && free_slots > 0;) {
     auto j = st.jobs.find(i->first);
     if (j == st.jobs.end()) {
       i = st.pending.erase(i);
@@ -315,6 +318,7 @@ void dispatch(scheduler_ptr self) {
       continue;
     }
     i = st.pending.erase(i);
+    --free_slots;
     ++loads[where.node].busy;
     ++loads[where.node].launched;
     launch(self, j->second, stage, t, where.node, st.executors.at(where.node));

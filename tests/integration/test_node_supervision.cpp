@@ -1,9 +1,11 @@
-// Supervision inside a worker node, through the real actors in local mode:
+// Supervision inside a worker node, and the locality wait, through the
+// real actors in local mode:
 // a TaskExecutor or BlockManager killed mid-stream is restarted by its
 // worker node and announced to the driver again, and results stay exact
 // (a restarted BlockManager serves the blocks stored before its crash); a
 // child that keeps crashing ends its node once its restart budget is spent,
-// and the stream goes on with the other worker.
+// and the stream goes on with the other worker. Tasks that wait for a busy
+// node holding their input are not stranded there.
 
 #include <catch2/catch.hpp>
 
@@ -66,7 +68,8 @@ counts count_of(const std::vector<lines>& batches, size_t from, size_t to) {
 }
 
 /// Holds the first caller inside an operator until the test releases it
-/// (or a deadline passes, so a failing test cannot hang a runner thread).
+/// (or a deadline passes, so a failing test cannot hang a runner thread;
+/// longer than the waits of the tests, so it never releases in their stead).
 struct gate {
   std::mutex mtx;
   std::condition_variable cv;
@@ -79,7 +82,7 @@ struct gate {
       return;
     entered = true;
     cv.notify_all();
-    cv.wait_for(guard, std::chrono::seconds{30}, [this] { return released; });
+    cv.wait_for(guard, std::chrono::seconds{90}, [this] { return released; });
   }
 
   bool await_entered() {
@@ -163,6 +166,43 @@ TEST_CASE("a TaskExecutor killed mid-stream is restarted and counts stay exact",
     auto i = static_cast<size_t>(t / 1000);
     CHECK(sink->sorted(t) == count_of(batches, i - 1, i));
   }
+}
+
+TEST_CASE("tasks waiting for a busy node holding their input run elsewhere "
+          "once the locality wait passed",
+          "[integration][locality]") {
+  // One slot per worker; the batch's one map task leaves all its output on
+  // one node, so each of the 4 reduce tasks prefers that node. The first
+  // holds its slot until the others ran: they can only have run elsewhere,
+  // after the locality wait, woken by the scheduler's delayed dispatch (no
+  // task ends meanwhile to trigger one).
+  local_harness h{2, std::chrono::seconds{1}, "", [](run_settings& s) {
+                    s.executor_cores = 1;
+                    s.default_parallelism = 4;
+                    s.locality_wait = std::chrono::milliseconds{300};
+                  }};
+  auto batches = make_batches(1);
+  auto input = h.ssc().queue_stream<std::string>(batches);
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto hold = std::make_shared<gate>();
+  using pair = std::pair<std::string, int64_t>;
+  auto counted = apps::word_counts(input).map_partitions(
+    [calls, hold](std::vector<pair>&& xs) {
+      ++*calls;
+      hold->pass_once();
+      return std::move(xs);
+    });
+  auto sink = h.collect(counted);
+  h.start();
+  bool others_ran = false;
+  auto b = h.next_batch([&] {
+    REQUIRE(hold->await_entered());
+    others_ran = wait_until([&] { return calls->load() == 4; });
+    hold->release();
+  });
+  CHECK(others_ran);
+  CHECK(b.failed_jobs == 0);
+  CHECK(sink->sorted(1000) == count_of(batches, 0, 1));
 }
 
 TEST_CASE("a BlockManager killed mid-stream is restarted over the same blocks "
