@@ -2,8 +2,12 @@
 
 #include <algorithm>
 
+#include <caf/exit_reason.hpp>
+
 #include "actors/atoms.hpp"
+#include "actors/job_scheduler_batches.hpp"
 #include "messages/schemas.hpp"
+#include "runtime/exec/placement.hpp"
 #include "runtime/log.hpp"
 
 namespace sluice {
@@ -13,123 +17,28 @@ const char* job_scheduler_state::name = "job_scheduler";
 namespace {
 
 using scheduler_ptr = caf::stateful_actor<job_scheduler_state>*;
+using steady = std::chrono::steady_clock;
+using scheduler_batches::complete_batch;
+using scheduler_batches::deliver_batch;
+
+/// A delayed dispatch for tasks waiting for a preferred node; carries the
+/// deadline (ns since the steady clock's epoch) it was armed for.
+using locality_atom = caf::atom_constant<caf::atom("locality")>;
 
 void dispatch(scheduler_ptr self);
 void start_jobs(scheduler_ptr self);
 void submit_ready_stages(scheduler_ptr self, job_run& job);
+bool reads_from(const scheduled_task& t, const std::string& node);
+
+/// Queues a task for dispatch; its locality wait starts now.
+void make_pending(scheduler_ptr self, uint64_t job, scheduled_task& t) {
+  t.pending_since = steady::now();
+  self->state.pending.emplace_back(job, std::make_pair(t.stage, t.partition));
+}
 
 batch_run* batch_of(scheduler_ptr self, const job_run& job) {
   auto i = self->state.batches.find(job.batch);
   return i == self->state.batches.end() ? nullptr : &i->second;
-}
-
-/// Drops cached partitions no window can read any more.
-void expire_cache(scheduler_ptr self, time_ms t) {
-  auto& st = self->state;
-  std::map<std::string, std::vector<std::string>> by_node;
-  for (auto* n : st.g->persisted())
-    if (st.checkpointing.count(n->index()) == 0) // read by the checkpointer
-      for (auto& ref : st.cache.expire(n->index(), t - n->retention()))
-      for (auto& loc : ref.locations)
-        by_node[loc].push_back(ref.id);
-  for (auto& [node, ids] : by_node) {
-    auto bm = st.block_managers.find(node);
-    if (bm == st.block_managers.end())
-      continue;
-    capnp::MallocMessageBuilder b;
-    auto list = b.initRoot<wire::DropBlocks>().initIds(static_cast<unsigned>(ids.size()));
-    for (unsigned i = 0; i < ids.size(); ++i)
-      list.set(i, ids[i]);
-    self->send(bm->second, make_msg<wire::DropBlocks>(b));
-  }
-}
-
-void deliver_batch(scheduler_ptr self, batch_run& batch,
-                   const std::vector<uint32_t>& checkpointed) {
-  auto& st = self->state;
-  uint64_t records = batch.block_records;
-  for (auto& [leaf, n] : batch.file_records)
-    records += n;
-  capnp::MallocMessageBuilder b;
-  auto done = b.initRoot<wire::BatchCompleted>();
-  done.setBatchTime(batch.time);
-  done.setRecords(records);
-  done.setSubmittedMs(batch.submitted);
-  done.setStartedMs(batch.started != 0 ? batch.started : st.clk->now());
-  done.setFinishedMs(st.clk->now());
-  done.setFailedJobs(batch.failed_jobs);
-  done.setError(batch.error);
-  done.setBytes(batch.block_bytes);
-  std::vector<const state_checkpoint_job*> written;
-  for (auto& job : batch.checkpoints)
-    if (std::find(checkpointed.begin(), checkpointed.end(), job.node)
-        != checkpointed.end())
-      written.push_back(&job);
-  auto list = done.initStates(static_cast<unsigned>(written.size()));
-  for (unsigned i = 0; i < written.size(); ++i) {
-    list[i].setNode(written[i]->node);
-    list[i].setBatchTime(written[i]->batch);
-    list[i].setFile(written[i]->path);
-    list[i].setPartitions(static_cast<uint32_t>(written[i]->partitions.size()));
-  }
-  batch.done.deliver(make_msg<wire::BatchCompleted>(b));
-  st.batches.erase(batch.time);
-}
-
-/// The data checkpoints batch `batch` owes: stateful nodes at a multiple of
-/// their checkpoint interval (or due in the final batch of a graceful stop)
-/// whose every partition was cached.
-std::vector<state_checkpoint_job> due_checkpoints(scheduler_ptr self,
-                                                  const batch_run& batch) {
-  auto& st = self->state;
-  std::vector<state_checkpoint_job> jobs;
-  if (st.settings.checkpoint_dir.empty() || batch.failed_jobs > 0)
-    return jobs;
-  checkpoint_dir dir{st.settings.checkpoint_dir};
-  for (auto& n : st.g->nodes()) {
-    auto t = batch.time;
-    // The last batch of a graceful stop checkpoints every state it computed:
-    // a restart then starts from exactly where the stop left, recomputing
-    // nothing (without it, it would recompute every batch since the last
-    // interval).
-    if (!n->stateful() || !n->due(t)
-        || (t % n->checkpoint_interval() != 0 && !batch.final_batch))
-      continue;
-    auto* parts = st.cache.at(n->index(), t);
-    if (parts == nullptr)
-      continue;
-    if (std::any_of(parts->begin(), parts->end(),
-                    [](const block_ref& r) { return r.id.empty(); }))
-      continue;
-    state_checkpoint_job job;
-    job.node = n->index();
-    job.node_id = n->id();
-    job.batch = t;
-    job.path = dir.state_path(n->id(), t);
-    job.partitions = *parts;
-    jobs.push_back(std::move(job));
-  }
-  return jobs;
-}
-
-void complete_batch(scheduler_ptr self, batch_run& batch) {
-  auto& st = self->state;
-  batch.checkpoints = due_checkpoints(self, batch);
-  for (auto& job : batch.checkpoints)
-    st.checkpointing.insert(job.node);
-  expire_cache(self, batch.time);
-  // Shuffle output of this batch is no longer needed by anyone.
-  for (auto& [node, bm] : st.block_managers) {
-    capnp::MallocMessageBuilder b;
-    b.initRoot<wire::DropBlocks>().initPrefixes(1).set(0, shuffle_prefix(batch.time));
-    self->send(bm, make_msg<wire::DropBlocks>(b));
-  }
-  if (batch.checkpoints.empty()) {
-    deliver_batch(self, batch, {});
-    return;
-  }
-  self->spawn<caf::detached>(state_checkpointer, caf::actor_cast<caf::actor>(self),
-                             st.block_managers, batch.checkpoints);
 }
 
 void end_job(scheduler_ptr self, job_run& job) {
@@ -229,7 +138,7 @@ void submit_stage(scheduler_ptr self, job_run& job, stage_run& stage) {
       fail_job(self, job, std::string{"cannot plan a task: "} + e.what());
       return;
     }
-    self->state.pending.emplace_back(job.id, std::make_pair(stage.plan.id, p));
+    make_pending(self, job.id, t);
   }
 }
 
@@ -277,35 +186,6 @@ void start_jobs(scheduler_ptr self) {
   }
 }
 
-/// The executor for a task: a free one on a node holding its input, else
-/// any free one (locality wait comes with cluster fault tolerance).
-executor_slot* pick_executor(scheduler_ptr self, const scheduled_task& t,
-                             std::string& node) {
-  auto& execs = self->state.executors;
-  for (auto& r : t.reads)
-    for (auto& loc : r.block.locations) {
-      auto e = execs.find(loc);
-      if (e != execs.end() && e->second.busy < e->second.slots) {
-        node = e->first;
-        return &e->second;
-      }
-    }
-  executor_slot* best = nullptr;
-  uint32_t best_score = UINT32_MAX;
-  for (auto& [name, e] : execs) {
-    if (e.busy >= e.slots)
-      continue;
-    // Least loaded first; a retried task avoids the node it failed on.
-    auto score = e.busy * 2 + (t.failures > 0 && name == t.node ? 1000u : 0u);
-    if (score < best_score) {
-      best_score = score;
-      best = &e;
-      node = name;
-    }
-  }
-  return best;
-}
-
 void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
                 uint32_t p, uint32_t attempt, const caf::error& failure,
                 const msg<wire::TaskResult>* result);
@@ -318,6 +198,7 @@ void launch(scheduler_ptr self, job_run& job, stage_run& stage,
   t.node = node;
   ++t.attempt;
   ++exec.busy;
+  ++exec.launched;
   task_spec spec;
   spec.batch_time = job.batch;
   spec.job = job.id;
@@ -332,11 +213,12 @@ void launch(scheduler_ptr self, job_run& job, stage_run& stage,
     spec.level = st.g->at(stage.plan.target)->level();
   if (stage.plan.action == task_action::cache
       && st.g->at(stage.plan.target)->replication() > 1) {
-    // The copy goes to the least loaded other node; with one worker the
-    // partition keeps one copy.
+    // The copy goes to the least loaded other node (with a BlockManager up);
+    // with one worker the partition keeps one copy.
     const executor_slot* best = nullptr;
     for (auto& [name, e] : st.executors)
-      if (name != node && (best == nullptr || e.busy < best->busy)) {
+      if (name != node && st.block_managers.count(name) > 0
+          && (best == nullptr || e.busy < best->busy)) {
         best = &e;
         spec.replica_node = name;
       }
@@ -380,9 +262,40 @@ void launch(scheduler_ptr self, job_run& job, stage_run& stage,
       });
 }
 
+/// Arms a delayed dispatch for `until`, unless one fires earlier.
+void arm_locality_timer(scheduler_ptr self, steady::time_point until) {
+  auto& st = self->state;
+  if (st.locality_timer && *st.locality_timer <= until)
+    return;
+  st.locality_timer = until;
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(until - steady::now());
+  self->delayed_send(self, std::max(delay, std::chrono::milliseconds{1}),
+                     locality_atom::value,
+                     static_cast<int64_t>(until.time_since_epoch().count()));
+}
+
+/// True if the task reads from a node whose BlockManager is restarting:
+/// launched now, it would fail for want of it.
+bool reads_from_restarting(scheduler_ptr self, const scheduled_task& t) {
+  for (auto& node : self->state.restarting)
+    if (reads_from(t, node))
+      return true;
+  return false;
+}
+
+/// Launches pending tasks on free slots, in order, as placement decides: a
+/// task waiting for a busy preferred node lets later ones pass.
 void dispatch(scheduler_ptr self) {
   auto& st = self->state;
-  for (auto i = st.pending.begin(); i != st.pending.end();) {
+  auto now = steady::now();
+  std::map<std::string, executor_load> loads;
+  uint32_t free_slots = 0;
+  for (auto& [name, e] : st.executors) {
+    loads.emplace(name, executor_load{e.slots, e.busy, e.launched});
+    free_slots += e.busy < e.slots ? e.slots - e.busy : 0;
+  }
+  std::optional<steady::time_point> earliest;
+  for (auto i = st.pending.begin(); i != st.pending.end() && free_slots > 0;) {
     auto j = st.jobs.find(i->first);
     if (j == st.jobs.end()) {
       i = st.pending.erase(i);
@@ -390,13 +303,28 @@ void dispatch(scheduler_ptr self) {
     }
     auto& stage = j->second.stages[i->second.first];
     auto& t = stage.tasks[i->second.second];
-    std::string node;
-    auto* exec = pick_executor(self, t, node);
-    if (exec == nullptr)
-      return; // every slot busy, or no worker yet
+    if (reads_from_restarting(self, t)) {
+      ++i; // dispatched again when that node re-registers or is lost
+      continue;
+    }
+    placement_task want{input_bytes_by_node(t.reads),
+                        t.failures > 0 ? t.node : std::string{}, t.pending_since};
+    auto where = place_task(want, loads, now, st.settings.locality_wait);
+    if (where.what == placement_decision::kind::no_slot)
+      break; // every slot busy, or no worker yet
+    if (where.what == placement_decision::kind::wait) {
+      earliest = earliest ? std::min(*earliest, where.until) : where.until;
+      ++i;
+      continue;
+    }
     i = st.pending.erase(i);
-    launch(self, j->second, stage, t, node, *exec);
+    --free_slots;
+    ++loads[where.node].busy;
+    ++loads[where.node].launched;
+    launch(self, j->second, stage, t, where.node, st.executors.at(where.node));
   }
+  if (earliest)
+    arm_locality_timer(self, *earliest);
 }
 
 void retry_or_fail(scheduler_ptr self, job_run& job, scheduled_task& t,
@@ -415,7 +343,7 @@ void retry_or_fail(scheduler_ptr self, job_run& job, scheduled_task& t,
                                    << t.partition << " of batch " << job.batch
                                    << " ms failed on " << t.node << " (attempt "
                                    << t.failures << "), retrying: " << why);
-  st.pending.emplace_back(job.id, std::make_pair(t.stage, t.partition));
+  make_pending(self, job.id, t);
 }
 
 void task_ended(scheduler_ptr self, uint64_t job_id, uint32_t stage_id,
@@ -546,8 +474,9 @@ void restart_job(scheduler_ptr self, uint64_t id) {
 /// its every copy with worker `node` (a single-copy storage level).
 caf::error check_state(scheduler_ptr self, const std::string& node) {
   auto& st = self->state;
+  // A node whose BlockManager is restarting keeps its store.
   auto live = [&](const std::string& loc) {
-    return st.block_managers.count(loc) > 0;
+    return st.block_managers.count(loc) > 0 || st.restarting.count(loc) > 0;
   };
   std::string lost;
   for (auto& n : st.g->nodes()) {
@@ -573,11 +502,12 @@ caf::error check_state(scheduler_ptr self, const std::string& node) {
                         "second copy instead)");
 }
 
-/// False if the loss ended the scheduler (state lost).
-bool worker_lost(scheduler_ptr self, const std::string& node) {
+/// Fails the attempts running on `node`, whose TaskExecutor will never
+/// answer them (the node was lost, or its executor ended): each counts as a
+/// failure of its task, which runs again (elsewhere when it can).
+void fail_running_on(scheduler_ptr self, const std::string& node,
+                     const std::string& why) {
   auto& st = self->state;
-  st.executors.erase(node);
-  st.block_managers.erase(node);
   std::vector<std::tuple<uint64_t, uint32_t, uint32_t>> lost;
   for (auto& [id, job] : st.jobs)
     for (auto& stage : job.stages)
@@ -589,9 +519,34 @@ bool worker_lost(scheduler_ptr self, const std::string& node) {
     if (j == st.jobs.end())
       continue;
     auto& t = j->second.stages[s].tasks[p];
-    t.running = false;
-    retry_or_fail(self, j->second, t, "worker " + node + " was lost");
+    abandon(self, t);
+    retry_or_fail(self, j->second, t, why);
   }
+}
+
+/// Attempts elsewhere that read a block from `node` would wait for a reply
+/// that never comes (until the fetch timeout) or fail for want of its
+/// BlockManager; launched again, they skip a lost copy at once (the next
+/// copy, or the receiver WAL), or wait for the node's next BlockManager.
+/// Not a failure of theirs. Tasks on `node` itself read its store directly.
+void relaunch_readers(scheduler_ptr self, const std::string& node) {
+  for (auto& [id, job] : self->state.jobs)
+    for (auto& stage : job.stages)
+      for (auto& t : stage.tasks)
+        if (t.running && t.node != node && reads_from(t, node)) {
+          abandon(self, t);
+          make_pending(self, id, t);
+        }
+}
+
+/// False if the loss ended the scheduler (state lost).
+bool worker_lost(scheduler_ptr self, const std::string& node) {
+  auto& st = self->state;
+  st.executors.erase(node);
+  st.block_managers.erase(node);
+  st.restarting.erase(node);
+  st.deferred_drops.erase(node);
+  fail_running_on(self, node, "worker " + node + " was lost");
   std::vector<uint64_t> restart;
   for (auto& [t, batch] : st.batches) {
     auto shuffles = batch.map_outputs.remove_node(node);
@@ -635,17 +590,73 @@ bool worker_lost(scheduler_ptr self, const std::string& node) {
     self->quit(std::move(err));
     return false;
   }
-  // Attempts elsewhere that read a block from the lost node would wait for
-  // a reply that never comes (until the fetch timeout); launched again, they
-  // skip the lost copy at once (the next copy, or the receiver WAL).
-  for (auto& [id, job] : st.jobs)
-    for (auto& stage : job.stages)
-      for (auto& t : stage.tasks)
-        if (t.running && reads_from(t, node)) {
-          abandon(self, t);
-          st.pending.emplace_back(id, std::make_pair(stage.plan.id, t.partition));
-        }
+  relaunch_readers(self, node);
   return true;
+}
+
+/// A monitored TaskExecutor or BlockManager of a registered node ended.
+/// (At a stop they end normally; the node's loss follows, and says so.)
+void child_down(scheduler_ptr self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  bool crashed = dm.reason && dm.reason != caf::exit_reason::normal
+                 && dm.reason != caf::exit_reason::user_shutdown;
+  for (auto& [name, e] : st.executors)
+    if (e.task_executor.address() == dm.source) {
+      auto node = name; // the entry goes
+      auto why = "the TaskExecutor of " + node + " ended (" + describe(dm.reason)
+                 + ")";
+      if (crashed)
+        SLUICE_WARN("scheduler", why << ": its running tasks run again");
+      st.executors.erase(node);
+      fail_running_on(self, node, why);
+      return;
+    }
+  for (auto& [name, bm] : st.block_managers)
+    if (bm.address() == dm.source) {
+      auto node = name;
+      if (crashed)
+        SLUICE_WARN("scheduler", "the BlockManager of "
+                                   << node << " ended (" << describe(dm.reason)
+                                   << "): tasks reading from it wait for its "
+                                      "next one");
+      st.block_managers.erase(node);
+      st.restarting.insert(node);
+      relaunch_readers(self, node);
+      return;
+    }
+}
+
+/// A registered node announced a new BlockManager or TaskExecutor (it
+/// restarted one). A replaced handle whose end has not reached us yet is
+/// handled as if it had.
+void worker_refreshed(scheduler_ptr self, const std::string& node,
+                      const caf::actor& bm, const caf::actor& te,
+                      uint32_t slots) {
+  auto& st = self->state;
+  auto e = st.executors.find(node);
+  if (e != st.executors.end() && e->second.task_executor == te) {
+    e->second.slots = slots;
+  } else {
+    if (e != st.executors.end()) {
+      st.executors.erase(e);
+      fail_running_on(self, node, "the TaskExecutor of " + node + " was replaced");
+    }
+    st.executors[node] = executor_slot{te, slots, 0};
+    self->monitor(te);
+  }
+  auto b = st.block_managers.find(node);
+  if (b == st.block_managers.end() || b->second != bm) {
+    if (b != st.block_managers.end())
+      relaunch_readers(self, node);
+    st.block_managers[node] = bm;
+    self->monitor(bm);
+    st.restarting.erase(node);
+    if (auto d = st.deferred_drops.find(node); d != st.deferred_drops.end()) {
+      for (auto& drop : d->second)
+        self->send(bm, std::move(drop));
+      st.deferred_drops.erase(d);
+    }
+  }
 }
 
 /// A block of batch `t` got a new copy (the tracker re-replicated it after a
@@ -690,7 +701,18 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
         st.cache.set(s.node, s.batch, p, s.partitions[p]);
       st.restored[s.node] = s.batch;
     }
+  self->set_down_handler([self](caf::down_msg& dm) {
+    child_down(self, dm);
+    dispatch(self);
+  });
   return {
+    [self](locality_atom, int64_t armed_for) {
+      auto& st = self->state;
+      if (st.locality_timer
+          && st.locality_timer->time_since_epoch().count() == armed_for)
+        st.locality_timer.reset();
+      dispatch(self);
+    },
     [self](state_checkpointed_atom, time_ms t, std::vector<uint32_t>& written) {
       auto& st = self->state;
       auto i = st.batches.find(t);
@@ -704,18 +726,27 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
       auto& st = self->state;
       std::string node;
       bool joined = false;
+      bool refreshed = false;
       uint32_t slots = 1;
       if (auto err = read_msg(m, [&](wire::WorkerChange::Reader r) {
             node = r.getNode();
             joined = r.getJoined();
+            refreshed = r.getRefreshed();
             slots = std::max(1u, r.getSlots());
           })) {
         SLUICE_WARN("scheduler", describe(err));
         return;
       }
-      if (joined && m.caps.size() >= 2) {
+      if (joined && refreshed && m.caps.size() >= 2) {
+        worker_refreshed(self, node, m.caps[0], m.caps[1], slots);
+        dispatch(self);
+      } else if (joined && m.caps.size() >= 2) {
         st.executors[node] = executor_slot{m.caps[1], slots, 0};
         st.block_managers[node] = m.caps[0];
+        st.restarting.erase(node);
+        st.deferred_drops.erase(node);
+        self->monitor(m.caps[0]);
+        self->monitor(m.caps[1]);
         dispatch(self);
       } else if (!joined && worker_lost(self, node)) {
         dispatch(self);

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "messages/schemas.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/config.hpp"
 #include "runtime/exec/planner.hpp"
@@ -27,6 +30,7 @@ struct executor_slot {
   caf::actor task_executor;
   uint32_t slots = 1;
   uint32_t busy = 0;
+  uint64_t launched = 0; ///< placement spreads ties by it
 };
 
 /// One task of a running stage.
@@ -41,6 +45,8 @@ struct scheduled_task {
   bool done = false;
   std::string node;       ///< where the current attempt runs
   std::string last_error;
+  /// When it last became pending: its locality wait counts from here.
+  std::chrono::steady_clock::time_point pending_since;
 };
 
 struct stage_run {
@@ -91,12 +97,22 @@ struct batch_run {
 /// order, concurrent-jobs at a time. Cached partitions are dropped once the
 /// longest window over them has passed. A job's stages run parents
 /// first; each stage's tasks go to TaskExecutors with free slots, preferring
-/// a node that holds the task's input. A failed task is retried up to
+/// a node that holds the task's input for up to sluice.locality.wait
+/// (runtime/exec/placement.hpp; a delayed dispatch at the earliest such
+/// deadline keeps a waiting task from being stranded). A failed task is retried up to
 /// task.max-failures times, then fails its job with an error naming the task
 /// and the cause. WorkerChange adds or removes executors; the tasks of a lost
 /// worker are retried elsewhere, tasks reading a block from it are launched
 /// again (they skip the lost copy), and a started job whose map output it
-/// held runs again from its first stage. Map outputs of a batch are shared by its
+/// held runs again from its first stage. Every worker's TaskExecutor and
+/// BlockManager are monitored: when a TaskExecutor ends, its running tasks
+/// fail (each counts against task.max-failures: CAF 0.17 never answers a
+/// request whose promise died with its actor, and an infinite request would
+/// wait forever) and run elsewhere; when a BlockManager ends, tasks reading
+/// from its node wait (running ones elsewhere start again) and drops for it
+/// are kept, until the node re-registers with a new one (a WorkerChange
+/// `refreshed`, which replaces the handles) or is lost.
+/// Map outputs of a batch are shared by its
 /// jobs and dropped from every BlockManager once the batch completed.
 /// With a checkpoint directory, a batch at which a stateful node reaches its
 /// checkpoint interval completes only after that node's state partitions
@@ -125,6 +141,12 @@ struct job_scheduler_state {
   std::map<uint32_t, time_ms> restored;
   std::set<uint32_t> checkpointing; ///< nodes whose state is being written
   std::shared_ptr<const recovery_plan> plan;
+  /// Nodes whose BlockManager ended and that have not re-registered yet.
+  std::set<std::string> restarting;
+  /// DropBlocks for a restarting node, sent to its next BlockManager.
+  std::map<std::string, std::vector<msg<wire::DropBlocks>>> deferred_drops;
+  /// The locality deadline a delayed dispatch is armed for, if any.
+  std::optional<std::chrono::steady_clock::time_point> locality_timer;
 };
 
 caf::behavior job_scheduler(caf::stateful_actor<job_scheduler_state>* self,

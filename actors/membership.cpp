@@ -14,11 +14,13 @@ namespace {
 
 using membership_ptr = caf::stateful_actor<membership_state>*;
 
-void announce(membership_ptr self, const worker_entry& w, bool joined) {
+void announce(membership_ptr self, const worker_entry& w, bool joined,
+              bool refreshed = false) {
   capnp::MallocMessageBuilder b;
   auto change = b.initRoot<wire::WorkerChange>();
   change.setNode(w.node);
   change.setJoined(joined);
+  change.setRefreshed(refreshed);
   change.setSlots(w.slots);
   auto rs = change.initReceivers(static_cast<unsigned>(w.receivers.size()));
   for (unsigned i = 0; i < w.receivers.size(); ++i)
@@ -31,13 +33,55 @@ void announce(membership_ptr self, const worker_entry& w, bool joined) {
   self->send(self->state.scheduler, m);
 }
 
-msg<wire::RegisterWorkerAck> ack(bool accepted, const std::string& reason) {
+msg<wire::RegisterWorkerAck> ack(const std::string& node, bool accepted,
+                                 const std::string& reason,
+                                 bool new_incarnation = false) {
   capnp::MallocMessageBuilder b;
   auto a = b.initRoot<wire::RegisterWorkerAck>();
+  a.setNode(node);
   a.setAccepted(accepted);
   a.setReason(reason);
   a.setDriverNode("driver");
+  a.setNewIncarnation(new_incarnation);
   return make_msg<wire::RegisterWorkerAck>(b);
+}
+
+/// Forgets a registered worker and tells the tracker and the scheduler.
+/// `connection_lost`: its connection died, so its id is never trusted again.
+void declare_lost(membership_ptr self, std::map<std::string, worker_entry>::iterator i,
+                  const caf::error& reason, bool connection_lost) {
+  auto& st = self->state;
+  if (st.stopping) {
+    // Told to leave: nothing of theirs is re-homed, and a scheduler that
+    // saw state "lost" here would fail a clean stop.
+    SLUICE_INFO("membership", "worker " << i->first << " left (the driver stops)");
+    self->demonitor(i->second.node_actor);
+    st.workers.erase(i);
+    return;
+  }
+  if (!reason || reason == caf::exit_reason::normal
+      || reason == caf::exit_reason::user_shutdown)
+    SLUICE_INFO("membership", "worker " << i->first << " left ("
+                                        << describe(reason) << ")");
+  else
+    SLUICE_WARN("membership", "worker " << i->first << " declared lost ("
+                                        << describe(reason) << ")"
+                                        << (connection_lost
+                                              ? "; its id will not be taken back"
+                                              : ""));
+  if (connection_lost)
+    st.lost.insert(i->first);
+  self->demonitor(i->second.node_actor);
+  auto lost = std::move(i->second);
+  st.workers.erase(i);
+  announce(self, lost, false);
+}
+
+msg<wire::RegisterWorkerAck> refuse_incarnation(const std::string& node) {
+  auto reason = "node " + node + " was declared lost; it must rejoin as a new "
+                                 "incarnation";
+  SLUICE_INFO("membership", reason);
+  return ack(node, false, reason, true);
 }
 
 } // namespace
@@ -54,11 +98,11 @@ caf::behavior membership(membership_ptr self, uint64_t fingerprint,
     auto& workers = self->state.workers;
     for (auto i = workers.begin(); i != workers.end(); ++i) {
       if (i->second.node_actor.address() == dm.source) {
-        SLUICE_WARN("membership", "worker " << i->first << " lost ("
-                                            << describe(dm.reason) << ")");
-        auto lost = std::move(i->second);
-        workers.erase(i);
-        announce(self, lost, false);
+        // Only a dead connection taints the id: a node actor that ended by
+        // itself told us so over a live connection, and its process
+        // restarts it under the same id over the same store.
+        declare_lost(self, i, dm.reason,
+                     dm.reason == caf::exit_reason::remote_link_unreachable);
         return;
       }
     }
@@ -98,14 +142,41 @@ caf::behavior membership(membership_ptr self, uint64_t fingerprint,
                       + "): start every process with the same application "
                         "and options";
         SLUICE_ERROR("membership", reason);
-        return ack(false, reason);
+        return ack(w.node, false, reason);
       }
       if (w.slots == 0)
         w.slots = 1;
       w.block_manager = m.caps[0];
       w.task_executor = m.caps[1];
       w.node_actor = m.caps[2];
+      if (st.lost.count(w.node) > 0)
+        return refuse_incarnation(w.node);
       auto old = st.workers.find(w.node);
+      if (old != st.workers.end() && old->second.node_actor == w.node_actor) {
+        if (caf::actor_cast<caf::abstract_actor*>(old->second.node_actor)
+            != caf::actor_cast<caf::abstract_actor*>(w.node_actor)) {
+          // The same remote actor through a new proxy: the connection it was
+          // registered over died (its down_msg is still on the way). What it
+          // did meanwhile is unknown, as for any node declared lost.
+          declare_lost(self, old, caf::exit_reason::remote_link_unreachable,
+                       true);
+          return refuse_incarnation(w.node);
+        }
+        // Same node actor: it restarted a BlockManager or TaskExecutor.
+        auto& cur = old->second;
+        bool new_bm = cur.block_manager != w.block_manager;
+        bool new_te = cur.task_executor != w.task_executor;
+        SLUICE_INFO("membership", "worker " << w.node << " refreshed its"
+                                            << (new_bm ? " BlockManager" : "")
+                                            << (new_bm && new_te ? " and" : "")
+                                            << (new_te ? " TaskExecutor" : "")
+                                            << (!new_bm && !new_te
+                                                  ? " registration"
+                                                  : ""));
+        cur = std::move(w);
+        announce(self, cur, true, true);
+        return ack(cur.node, true, "");
+      }
       if (old != st.workers.end()) {
         self->demonitor(old->second.node_actor);
         announce(self, old->second, false);
@@ -115,10 +186,12 @@ caf::behavior membership(membership_ptr self, uint64_t fingerprint,
       SLUICE_INFO("membership", "worker " << w.node << " joined with "
                                           << w.slots << " slots");
       announce(self, w, true);
-      st.workers.emplace(w.node, std::move(w));
-      return ack(true, "");
+      auto node = w.node;
+      st.workers.emplace(node, std::move(w));
+      return ack(node, true, "");
     },
     [self](shutdown_workers_atom, const std::string& reason) {
+      self->state.stopping = true;
       for (auto& [node, w] : self->state.workers) {
         capnp::MallocMessageBuilder b;
         b.initRoot<wire::Shutdown>().setReason(reason);

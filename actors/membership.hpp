@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,20 @@ struct worker_entry {
 /// graph. Accepted workers are monitored; joins and losses go to the
 /// ReceiverTracker and JobScheduler as WorkerChange. shutdown_workers_atom
 /// (from the context, on a graceful stop) sends Shutdown to every worker.
+///
+/// A RegisterWorker from a registered node with the same node actor (the
+/// same proxy) is a capability refresh: the node restarted its BlockManager
+/// or TaskExecutor, and the WorkerChange says `refreshed` with the new
+/// handles. A node whose connection died is declared lost and its id
+/// remembered (`lost`): the driver re-ran its work and restarted its
+/// receivers meanwhile, so when that node comes back (a SIGSTOPped process
+/// continued, a network partition healed) its registration is refused with
+/// `newIncarnation` and it rejoins under a new id with nothing of its past.
+/// A node actor that ended by itself (it crashed, its process lives) is
+/// lost too but not remembered: its process restarts it over the same
+/// block store, and it registers again under the same id. The set belongs
+/// to this driver process; a restarted driver starts empty and adopts the
+/// workers (and receivers) that outlived its predecessor.
 /// Lifetime: spawned by the driver's streaming_context.
 struct membership_state {
   static const char* name;
@@ -36,6 +51,8 @@ struct membership_state {
   caf::actor tracker;
   caf::actor scheduler;
   std::map<std::string, worker_entry> workers;
+  std::set<std::string> lost; ///< node ids declared lost over a dead connection
+  bool stopping = false;      ///< workers were told to shut down
 };
 
 caf::behavior membership(caf::stateful_actor<membership_state>* self,

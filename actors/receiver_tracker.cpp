@@ -411,8 +411,8 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
       if (joined) {
         if (m.caps.size() < 3)
           return;
-        // A worker announced again (its BlockManager was restarted) keeps
-        // the receivers it runs.
+        // Assigned field by field: a refresh (restarted BlockManager) keeps
+        // the node's receiver count; a join starts from 0 (a loss erased it).
         auto& w = st.workers[node];
         w.block_manager = m.caps[0];
         w.node_actor = m.caps[2];

@@ -28,6 +28,11 @@ caf::behavior task_executor(caf::stateful_actor<task_executor_state>* self,
         SLUICE_WARN("task_executor", st.node << ": " << describe(err));
         return err;
       }
+      if (!st.ran_a_task) {
+        st.ran_a_task = true;
+        SLUICE_INFO("task_executor", st.node << ": runs its first task, "
+                                             << spec.describe());
+      }
       auto id = st.next_id++;
       auto rp = self->make_response_promise();
       st.pending.emplace(id, rp);

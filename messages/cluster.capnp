@@ -18,6 +18,12 @@ struct RegisterWorkerAck {
   accepted @0 :Bool;
   reason @1 :Text;           # why a registration was refused
   driverNode @2 :Text;
+  newIncarnation @3 :Bool;   # refused: the driver declared this node id lost (its
+                             # connection died); nothing of it is trusted. The worker
+                             # stops its receivers, drops its blocks and registers
+                             # again under a new node id.
+  node @4 :Text;             # the node id this answers (a worker that changed its id
+                             # ignores answers meant for an earlier one)
 }
 
 struct Shutdown {
@@ -32,4 +38,7 @@ struct WorkerChange {
   joined @1 :Bool;
   slots @2 :UInt32;
   receivers @3 :List(UInt32); # as in RegisterWorker
+  refreshed @4 :Bool;        # joined: a registered node re-announced itself with the
+                             # same node actor (its BlockManager or TaskExecutor was
+                             # restarted): replace the handles, keep everything else
 }

@@ -131,6 +131,10 @@ config::config() {
     .add(block_manager_local_dir_, "local-dir",
          "directory for spill files, an absolute path (default: the system "
          "temp directory)");
+  caf::config_option_adder{custom_options_, "sluice.locality"}
+    .add(locality_wait_, "wait",
+         "how long a task waits for a free slot on a node holding its input "
+         "before it runs anywhere (100ms; 0: never waits)");
   // A hung peer must turn into a down_msg within about a second; CAF's
   // heartbeats are off by default.
   set("middleman.heartbeat-interval", caf::timespan{milliseconds{100}});
@@ -316,6 +320,9 @@ caf::error config::validate() {
     return bad("sluice.block-manager.local-dir must be an absolute path, got '"
                + block_manager_local_dir_ + "'");
   s.block_manager_local_dir = block_manager_local_dir_;
+  if (locality_wait_.count() < 0)
+    return bad("sluice.locality.wait must not be negative");
+  s.locality_wait = duration_cast<milliseconds>(locality_wait_);
   return caf::none;
 }
 

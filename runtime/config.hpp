@@ -61,6 +61,10 @@ struct run_settings {
   /// Where each BlockManager creates its spill directory (removed at a
   /// clean shutdown); empty: the system temp directory.
   std::string block_manager_local_dir;
+  /// Delay scheduling: how long a task whose preferred nodes (those holding
+  /// its input) are all busy waits for one of them before it takes any free
+  /// slot (runtime/exec/placement.hpp).
+  std::chrono::milliseconds locality_wait{100};
   bool supervise = false; ///< run() restarts the driver process when it dies
 };
 
@@ -119,6 +123,7 @@ private:
   std::string storage_level_ = "memory_ser_2";
   int64_t block_manager_memory_ = int64_t{512} << 20;
   std::string block_manager_local_dir_;
+  caf::timespan locality_wait_{std::chrono::milliseconds{100}};
   std::string log_level_ = "info";
 };
 

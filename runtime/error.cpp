@@ -28,6 +28,8 @@ const char* to_string(errc x) {
       return "state_lost";
     case errc::corrupt_data:
       return "corrupt_data";
+    case errc::node_failed:
+      return "node_failed";
   }
   return "unknown";
 }

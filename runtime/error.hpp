@@ -25,6 +25,7 @@ enum class errc : uint8_t {
   bad_graph,             ///< the application built an invalid graph
   corrupt_data,          ///< a block or file failed validation
   state_lost,            ///< every copy of a state partition is gone
+  node_failed,           ///< a node's actors kept crashing past their restart budget
 };
 
 const char* to_string(errc x);

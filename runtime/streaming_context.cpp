@@ -1,5 +1,6 @@
 #include "runtime/streaming_context.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <random>
@@ -19,6 +20,8 @@
 #include "actors/worker_node.hpp"
 #include "messages/schemas.hpp"
 #include "runtime/log.hpp"
+#include "runtime/cluster/node_identity.hpp"
+#include "runtime/cluster/restart_budget.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/recovery/recover.hpp"
 
@@ -44,6 +47,24 @@ void prepare_config(caf::actor_system_config& cfg) {
 }
 
 namespace {
+
+/// The watcher of a worker process restarts its worker node after a crash.
+using restart_worker_atom = caf::atom_constant<caf::atom("restartwn")>;
+
+/// Restarts of a crashed worker node a worker process allows within a
+/// minute before it gives up and exits with the error.
+constexpr uint32_t worker_node_max_restarts = 3;
+
+/// True if a worker node that ended with `reason` crashed and may be
+/// restarted: not a clean stop (the driver's Shutdown, the context's
+/// stop), and not a refusal a restart would meet again (another graph).
+bool restartable(const caf::error& reason) {
+  if (!reason || reason == caf::exit_reason::user_shutdown
+      || reason == caf::exit_reason::normal)
+    return false;
+  return !(reason.category() == error_category()
+           && reason.code() == static_cast<uint8_t>(errc::graph_mismatch));
+}
 
 std::string make_worker_id() {
   char host[128] = "host";
@@ -204,8 +225,11 @@ caf::error streaming_context::start() {
       for (uint32_t i = 0; i < settings_.local_workers; ++i) {
         auto name = "local-" + std::to_string(i + 1);
         stores_.push_back(make_store(settings_, name));
-        workers_.push_back(sys_.spawn(worker_node, name, &graph_, settings_,
-                                      membership_, stores_.back()));
+        std::lock_guard<std::mutex> guard{workers_mtx_};
+        workers_.push_back(sys_.spawn(worker_node,
+                                      std::make_shared<node_identity>(name),
+                                      &graph_, settings_, membership_,
+                                      stores_.back()));
       }
       // The scheduler ends by itself when a worker took the only copy of
       // state with it: the driver then stops, to recover by a restart.
@@ -241,24 +265,58 @@ caf::error streaming_context::start() {
                                        << "); block reads from other workers "
                                           "go through the driver");
       stores_.push_back(make_store(settings_, node_id_));
-      workers_.push_back(sys_.spawn(worker_node, node_id_, &graph_, settings_,
-                                    caf::actor{}, stores_.back()));
+      identity_ = std::make_shared<node_identity>(node_id_);
+      {
+        std::lock_guard<std::mutex> guard{workers_mtx_};
+        workers_.push_back(sys_.spawn(worker_node, identity_, &graph_, settings_,
+                                      caf::actor{}, stores_.back()));
+        watched = workers_;
+      }
       SLUICE_INFO("worker", node_id_ << ": looking for the driver at "
                                      << settings_.driver.host << ":"
                                      << settings_.driver.port);
-      watched = workers_;
       break;
     }
   }
-  // The watcher turns the end of the role's main actor into termination.
+  // The watcher turns the end of the role's main actor into termination; in
+  // a worker process it first restarts a worker node that crashed, with
+  // the same identity and block store (a budget of restarts a minute), so
+  // a bug in one message does not end a process holding blocks.
   watcher_ = sys_.spawn([this, watched](caf::event_based_actor* self) -> caf::behavior {
     for (auto& a : watched)
       self->monitor(a);
-    self->set_down_handler([this, self](caf::down_msg& dm) {
+    auto budget = std::make_shared<restart_budget>(
+      worker_node_max_restarts, std::chrono::minutes{1},
+      std::chrono::milliseconds{200}, std::chrono::seconds{2});
+    self->set_down_handler([this, self, budget](caf::down_msg& dm) {
+      if (settings_.mode == run_mode::worker && restartable(dm.reason)) {
+        if (auto delay = budget->on_crash(std::chrono::steady_clock::now())) {
+          SLUICE_WARN("worker", identity_->current()
+                                  << ": the worker node crashed ("
+                                  << describe(dm.reason) << "); restarting it in "
+                                  << delay->count()
+                                  << " ms with the same node id and blocks");
+          self->delayed_send(self, *delay, restart_worker_atom::value);
+          return;
+        }
+        SLUICE_ERROR("worker", identity_->current()
+                                 << ": the worker node crashed "
+                                 << budget->recent()
+                                 << " times within a minute; giving up");
+      }
       terminated(dm.reason);
       self->quit();
     });
-    return {[](stop_atom) {}};
+    return {
+      [](stop_atom) {},
+      [this, self](restart_worker_atom) {
+        auto w = sys_.spawn(worker_node, identity_, &graph_, settings_,
+                            caf::actor{}, stores_.back());
+        self->monitor(w);
+        std::lock_guard<std::mutex> guard{workers_mtx_};
+        workers_ = {std::move(w)};
+      },
+    };
   });
   if (settings_.mode != run_mode::worker)
     caf::anon_send(generator_, start_atom::value);
@@ -278,18 +336,37 @@ void streaming_context::terminated(caf::error reason) {
 
 void streaming_context::kill_all() {
   caf::scoped_actor self{sys_};
-  std::vector<caf::actor> all{generator_, scheduler_, tracker_, membership_,
-                              driver_bm_, watcher_};
-  all.insert(all.end(), workers_.begin(), workers_.end());
-  for (auto& a : all) {
+  // The watcher first: once it is gone it restarts no worker node, and the
+  // list of worker nodes read below is final.
+  std::vector<caf::actor> all{watcher_, generator_, scheduler_, tracker_,
+                              membership_, driver_bm_};
+  {
+    std::lock_guard<std::mutex> guard{workers_mtx_};
+    all.insert(all.end(), workers_.begin(), workers_.end());
+  }
+  for (size_t i = 0; i < all.size(); ++i) {
+    auto a = all[i]; // a copy: `all` may grow below
     if (!a)
       continue;
     self->send_exit(a, caf::exit_reason::user_shutdown);
     self->wait_for(a);
+    if (i == 0) {
+      // A worker node the watcher restarted meanwhile is stopped too.
+      std::lock_guard<std::mutex> guard{workers_mtx_};
+      for (auto& w : workers_)
+        if (std::find(all.begin(), all.end(), w) == all.end())
+          all.push_back(w);
+    }
   }
   generator_ = scheduler_ = tracker_ = membership_ = driver_bm_ = watcher_
     = caf::actor{};
+  std::lock_guard<std::mutex> guard{workers_mtx_};
   workers_.clear();
+}
+
+std::vector<caf::actor> streaming_context::worker_nodes() const {
+  std::lock_guard<std::mutex> guard{workers_mtx_};
+  return workers_;
 }
 
 void streaming_context::stop(bool graceful) {

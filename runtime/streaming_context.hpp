@@ -18,6 +18,7 @@
 #include "runtime/dstream.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/listener.hpp"
+#include "runtime/cluster/node_identity.hpp"
 #include "runtime/recovery/recovery_plan.hpp"
 
 namespace sluice {
@@ -185,16 +186,18 @@ public:
     return stores_;
   }
 
-  /// The worker node actors of this process (local mode: one per
-  /// in-process worker; a worker: its own), for failure tests.
-  const std::vector<caf::actor>& local_workers() const noexcept {
-    return workers_;
-  }
-
-  /// This process's node id (workers), or "driver".
+  /// This process's node id (workers: the id of its first incarnation; one
+  /// the driver declared lost rejoins as `<id>-i2`, `-i3`, ...), or "driver".
   const std::string& node_id() const noexcept {
     return node_id_;
   }
+
+  /// The worker node actors of this process (local mode: one per in-process
+  /// worker, in order; a worker: its current one, which changes when the
+  /// context restarts it after a crash). For inspection and failure tests:
+  /// a worker node answers node_children_atom (actors/worker_node.hpp) with
+  /// its BlockManager and TaskExecutor. Thread-safe.
+  std::vector<caf::actor> worker_nodes() const;
 
 private:
   /// Loads the newest valid checkpoint of the checkpoint directory, checks
@@ -220,7 +223,9 @@ private:
   caf::actor tracker_;
   caf::actor membership_;
   caf::actor driver_bm_;
+  mutable std::mutex workers_mtx_; ///< guards workers_ (the watcher restarts)
   std::vector<caf::actor> workers_;
+  std::shared_ptr<node_identity> identity_; ///< worker mode
   std::vector<std::shared_ptr<block_store>> stores_;
   caf::actor watcher_;
   std::shared_ptr<const recovery_plan> plan_;

@@ -252,7 +252,7 @@ TEST_CASE("when a worker is lost its blocks get a second copy on another worker"
   for (size_t i = 2; i < 4; ++i)
     if (stores[i]->ids().size() > stores[victim]->ids().size())
       victim = i;
-  auto workers = h.ssc().local_workers();
+  auto workers = h.ssc().worker_nodes();
   REQUIRE(workers.size() == 3);
   caf::anon_send_exit(workers[victim - 1], caf::exit_reason::kill);
   std::vector<size_t> survivors;

@@ -292,7 +292,9 @@ TEST_CASE("a supervised driver killed with SIGKILL is restarted and recovers",
   // SIGTERM to the supervisor reaches the child, which stops gracefully and
   // tells the worker to exit.
   c.driver->signal(SIGTERM);
-  CHECK(exited_with(c.driver->wait(), 0));
+  auto status = c.driver->wait();
+  INFO(c.driver->err());
+  CHECK(exited_with(status, 0));
   CHECK_THAT(c.driver->err(), Catch::Contains("driver stopped after"));
   CHECK(exited_with(c.workers[0]->wait(), 0));
   CHECK(read_word_totals(newest_batch(c.output())) == expected);

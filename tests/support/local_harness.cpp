@@ -45,13 +45,15 @@ void local_harness::start() {
   REQUIRE(!err);
 }
 
-batch_info local_harness::next_batch() {
+batch_info local_harness::next_batch(const std::function<void()>& while_running) {
   auto t = next_;
   next_ += interval_;
   // The generator arms its next wake-up after it generated the previous
   // batch (or, first, once it started): advancing earlier would skip t.
   REQUIRE(wait_until([&] { return clock_->pending() > 0; }));
   clock_->advance_to(t);
+  if (while_running)
+    while_running();
   auto done = wait_until([&] {
     std::lock_guard<std::mutex> guard{recorder_->mtx};
     return recorder_->done.count(t) > 0;

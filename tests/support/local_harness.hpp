@@ -96,7 +96,9 @@ public:
 
   /// Moves the clock to the next batch time and waits until that batch
   /// completed (the test fails after a deadline); returns what it did.
-  batch_info next_batch();
+  /// `while_running`, if given, runs right after the clock moved, while the
+  /// batch is being generated or run (e.g. to kill an actor mid-batch).
+  batch_info next_batch(const std::function<void()>& while_running = nullptr);
 
   time_ms interval() const {
     return interval_;

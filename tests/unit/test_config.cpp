@@ -408,3 +408,51 @@ TEST_CASE("a block manager budget that is not positive or a relative spill direc
   check_refused({"--sluice.block-manager.local-dir=spill"},
                 "sluice.block-manager.local-dir", "absolute path");
 }
+
+TEST_CASE("the locality wait defaults to 100ms and takes any duration from zero",
+          "[config]") {
+  {
+    config cfg;
+    REQUIRE(!parse(cfg, {}));
+    CHECK(cfg.sluice_settings.locality_wait == 100ms);
+  }
+  {
+    config cfg;
+    auto err = parse(cfg, {"--sluice.locality.wait=3s"});
+    INFO(describe(err));
+    REQUIRE(!err);
+    CHECK(cfg.sluice_settings.locality_wait == 3000ms);
+  }
+  {
+    config cfg;
+    REQUIRE(!parse(cfg, {"--sluice.locality.wait=0s"}));
+    CHECK(cfg.sluice_settings.locality_wait == 0ms);
+  }
+  check_refused({"--sluice.locality.wait=-1ms"}, "sluice.locality.wait",
+                "must not be negative");
+}
+
+TEST_CASE("a hung peer is declared lost within 2 s by default and the timeout "
+          "is settable",
+          "[config]") {
+  auto timeout = [](const config& cfg) {
+    return caf::get_or(cfg.content, "middleman.connection-timeout",
+                       caf::timespan{0});
+  };
+  {
+    config cfg;
+    REQUIRE(!parse(cfg, {}));
+    CHECK(timeout(cfg) > caf::timespan{0});
+    CHECK(timeout(cfg) <= caf::timespan{2s});
+    CHECK(caf::get_or(cfg.content, "middleman.heartbeat-interval",
+                      caf::timespan{0})
+          == caf::timespan{100ms});
+  }
+  {
+    config cfg;
+    auto err = parse(cfg, {"--middleman.connection-timeout=1500ms"});
+    INFO(describe(err));
+    REQUIRE(!err);
+    CHECK(timeout(cfg) == caf::timespan{1500ms});
+  }
+}

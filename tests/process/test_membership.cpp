@@ -1,0 +1,301 @@
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <regex>
+#include <signal.h>
+
+#include "tests/process/cluster.hpp"
+
+// Membership with real processes: a worker that hangs (SIGSTOP) is declared
+// lost by the middleman heartbeat and its work moves; once it continues it
+// rejoins as a new incarnation. A worker started while the stream runs
+// gets tasks.
+
+using namespace sluice::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A stopped process must not outlive the test, also when it fails: it is
+/// continued (so it can be reaped) and killed.
+struct continue_and_kill {
+  child_process& p;
+
+  ~continue_and_kill() {
+    p.signal(SIGCONT);
+    p.signal(SIGKILL);
+  }
+};
+
+/// The node id a worker registered under, from its own log.
+std::string node_of(const child_process& worker) {
+  static const std::regex re{"(worker-\\S+): registered with the driver"};
+  std::smatch m;
+  auto log = worker.err();
+  return std::regex_search(log, m, re) ? std::string{m[1]} : std::string{};
+}
+
+bool contains(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+/// Files moved into the watched directory, and the totals they add up to.
+struct file_feed {
+  file_feed(wordcount_cluster& cluster, std::string dir)
+    : c(cluster), in(std::move(dir)) {
+  }
+
+  wordcount_cluster& c;
+  std::string in;
+  std::map<std::string, int64_t> expected;
+  int files = 0;
+
+  void add() {
+    auto text = make_text(150 + files * 13, 500 + files);
+    for (auto& [w, n] : count_words(text))
+      expected[w] += n;
+    move_in(c.dir, in, "f" + std::to_string(files++), text);
+  }
+
+  /// Every file so far counted exactly once (batch counts summed over every
+  /// batch directory: a file counted twice or lost would show).
+  bool exact() const {
+    return read_word_totals(c.output()) == expected;
+  }
+};
+
+} // namespace
+
+TEST_CASE("a hung worker is declared lost and its work moves and once it "
+          "continues it rejoins as a new incarnation",
+          "[process][membership]") {
+  wordcount_cluster c;
+  auto in = c.dir / "in";
+  fs::create_directories(in);
+  c.app_args = {"--source=dir://" + in, "--batch-interval=200ms",
+                "--sluice.stop-gracefully-on-shutdown=true"};
+  logs_on_failure dump{c};
+  c.start_driver();
+  for (int i = 0; i < 3; ++i)
+    c.start_worker();
+  REQUIRE(c.await_workers(3));
+  file_feed feed{c, in};
+  for (int i = 0; i < 3; ++i) {
+    feed.add();
+    REQUIRE(wait_until([&] { return feed.exact(); }, std::chrono::seconds{60}));
+  }
+
+  auto& victim = *c.workers[0];
+  std::string node;
+  REQUIRE(wait_until([&] { return !(node = node_of(victim)).empty(); }));
+  continue_and_kill guard{victim};
+  victim.signal(SIGSTOP);
+  // Files keep arriving while it hangs; batches keep completing without it.
+  feed.add();
+  feed.add();
+  // The middleman heartbeat declares it lost (the log, not a clock, says
+  // when).
+  REQUIRE(wait_until([&] {
+    return contains(c.driver->err(), "worker " + node + " declared lost");
+  }));
+  REQUIRE(wait_until([&] { return feed.exact(); }, std::chrono::seconds{60}));
+  feed.add();
+  REQUIRE(wait_until([&] { return feed.exact(); }, std::chrono::seconds{60}));
+
+  // Continued, it finds its connection gone, reconnects with its old id,
+  // is told it was declared lost, and rejoins under a new one.
+  victim.signal(SIGCONT);
+  auto next = node + "-i2";
+  REQUIRE(wait_until([&] {
+    return contains(victim.err(), "rejoins as a new incarnation " + next);
+  }));
+  REQUIRE(wait_until([&] {
+    return contains(c.driver->err(), "worker " + next + " joined with");
+  }));
+  CHECK(contains(c.driver->err(), "node " + node + " was declared lost"));
+  // The new incarnation gets work, and what arrives now is counted once too.
+  for (int i = 0; i < 4; ++i)
+    feed.add();
+  REQUIRE(wait_until([&] { return feed.exact(); }, std::chrono::seconds{60}));
+  int more = 0;
+  bool took_work = wait_until(
+    [&] {
+      if (contains(victim.err(), next + ": runs its first task"))
+        return true;
+      if (feed.exact() && more < 20) {
+        feed.add(); // more files, so more tasks to place
+        ++more;
+      }
+      return false;
+    },
+    std::chrono::seconds{60});
+  CHECK(took_work);
+  REQUIRE(wait_until([&] { return feed.exact(); }, std::chrono::seconds{60}));
+
+  // A graceful stop ends every process, the rejoined one included, and the
+  // totals stay exact: nothing was counted twice.
+  c.driver->signal(SIGTERM);
+  INFO(c.logs());
+  CHECK(exited_with(c.driver->wait(), 0));
+  for (auto& w : c.workers)
+    CHECK(exited_with(w->wait(), 0));
+  CHECK(feed.exact());
+  CHECK_FALSE(contains(c.driver->err(), "jobs failed"));
+}
+
+TEST_CASE("a worker started after the stream began receives tasks",
+          "[process][membership]") {
+  wordcount_cluster c;
+  auto in = c.dir / "in";
+  fs::create_directories(in);
+  c.app_args = {"--source=dir://" + in, "--batch-interval=200ms",
+                "--sluice.stop-gracefully-on-shutdown=true"};
+  logs_on_failure dump{c};
+  c.start_driver();
+  c.start_worker();
+  c.start_worker();
+  REQUIRE(c.await_workers(2));
+  file_feed feed{c, in};
+  for (int i = 0; i < 3; ++i) {
+    feed.add();
+    REQUIRE(wait_until([&] { return feed.exact(); }, std::chrono::seconds{60}));
+  }
+
+  auto& late = c.start_worker();
+  REQUIRE(c.await_workers(3));
+  std::string node;
+  REQUIRE(wait_until([&] { return !(node = node_of(late)).empty(); }));
+  // Files keep arriving until the late worker ran a task (its executor logs
+  // its first one); each file is a few more tasks to place.
+  bool took_work = wait_until(
+    [&] {
+      if (contains(late.err(), node + ": runs its first task"))
+        return true;
+      if (feed.files < 40 && feed.exact())
+        feed.add();
+      return false;
+    },
+    std::chrono::seconds{60});
+  INFO(c.logs());
+  CHECK(took_work);
+  REQUIRE(wait_until([&] { return feed.exact(); }, std::chrono::seconds{60}));
+  c.driver->signal(SIGTERM);
+  CHECK(exited_with(c.driver->wait(), 0));
+  for (auto& w : c.workers)
+    CHECK(exited_with(w->wait(), 0));
+  CHECK(feed.exact());
+}
+
+TEST_CASE("a hung worker running a receiver rejoins with that receiver stopped "
+          "and no line is counted twice",
+          "[process][membership]") {
+  // Paced, so that the stream still runs when the worker hangs; the server
+  // sends to its first client only, so a receiver restarted elsewhere gets
+  // nothing and what was counted is exactly a prefix of the text.
+  auto text = make_tagged_text(40000, 31);
+  text_server server{text, 1000};
+  wordcount_cluster c;
+  c.app_args = {"--source=socket://127.0.0.1:" + std::to_string(server.port()),
+                "--batch-interval=300ms", "--sluice.block-interval=100ms",
+                "--sluice.stop-gracefully-on-shutdown=true"};
+  logs_on_failure dump{c};
+  c.start_driver();
+  for (int i = 0; i < 3; ++i)
+    c.start_worker();
+  REQUIRE(c.await_workers(3));
+  std::string node;
+  REQUIRE(wait_until([&] {
+    static const std::regex re{"receiver of stream [0-9]+ runs on (\\S+)"};
+    std::smatch m;
+    auto log = c.driver->err();
+    if (!std::regex_search(log, m, re))
+      return false;
+    node = m[1];
+    return true;
+  }));
+  child_process* victim = nullptr;
+  REQUIRE(wait_until([&] {
+    for (auto& w : c.workers)
+      if (node_of(*w) == node)
+        victim = w.get();
+    return victim != nullptr;
+  }));
+  REQUIRE(wait_until(
+    [&] {
+      size_t with_records = 0;
+      for (auto n : batch_records(c.driver->err()))
+        with_records += n > 0 ? 1 : 0;
+      return with_records >= 2;
+    },
+    std::chrono::seconds{60}));
+  REQUIRE_FALSE(server.finished());
+  continue_and_kill guard{*victim};
+  auto log_before = c.driver->err().size();
+  victim->signal(SIGSTOP);
+  REQUIRE(wait_until([&] {
+    return contains(c.driver->err(), "worker " + node + " declared lost");
+  }));
+  // The tracker starts the stream's receiver on another worker.
+  REQUIRE(wait_until([&] {
+    static const std::regex re{"receiver of stream [0-9]+ runs on (\\S+)"};
+    auto log = c.driver->err().substr(log_before);
+    for (std::sregex_iterator i{log.begin(), log.end(), re}, end; i != end; ++i)
+      if ((*i)[1] != node)
+        return true;
+    return false;
+  }));
+  victim->signal(SIGCONT);
+  REQUIRE(wait_until([&] {
+    return contains(victim->err(), "rejoins as a new incarnation " + node
+                                     + "-i2 (stopping 1 receivers");
+  }));
+  REQUIRE(wait_until([&] {
+    return contains(c.driver->err(), "worker " + node + "-i2 joined with");
+  }));
+  // Every block reported before the hang was taken by a batch generated
+  // before two empty batches completed (batches complete in order).
+  auto log_rejoined = c.driver->err().size();
+  REQUIRE(wait_until(
+    [&] {
+      size_t empty = 0;
+      for (auto n : batch_records(c.driver->err(), log_rejoined))
+        empty += n == 0 ? 1 : 0;
+      return empty >= 2;
+    },
+    std::chrono::seconds{60}));
+
+  INFO(c.logs());
+  auto totals = read_word_totals(c.output());
+  std::set<long long> counted;
+  size_t twice = 0;
+  for (auto& [word, n] : totals) {
+    auto line = line_tag(word);
+    if (line < 0)
+      continue;
+    counted.insert(line);
+    twice += n != 1 ? 1 : 0;
+  }
+  CHECK(twice == 0);
+  // A prefix of the text: the lines its receiver cut and reported before it
+  // hung; what it held then was dropped with it, and nothing came twice.
+  auto k = static_cast<size_t>(counted.empty() ? 0 : *counted.rbegin() + 1);
+  CHECK(k > 0);
+  CHECK(counted.size() == k);
+  std::string prefix;
+  {
+    size_t end = 0;
+    for (size_t i = 0; i < k; ++i)
+      end = text.find('\n', end) + 1;
+    prefix = text.substr(0, end);
+  }
+  CHECK(totals == count_words(prefix));
+  c.driver->signal(SIGTERM);
+  CHECK(exited_with(c.driver->wait(), 0));
+  for (auto& w : c.workers)
+    CHECK(exited_with(w->wait(), 0));
+  CHECK(read_word_totals(c.output()) == totals);
+}
