@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <regex>
 #include <string>
@@ -171,6 +172,40 @@ struct wordcount_cluster {
     for (auto& w : workers)
       result += "--- worker\n" + w->err();
     return result;
+  }
+};
+
+/// Files moved into a watched directory (written elsewhere, then renamed in),
+/// and the word totals they add up to.
+struct file_feed {
+  file_feed(wordcount_cluster& cluster, std::string dir, uint64_t seed = 500)
+    : c(cluster), in(std::move(dir)), seed(seed) {
+  }
+
+  wordcount_cluster& c;
+  std::string in;
+  uint64_t seed;
+  std::map<std::string, int64_t> expected;
+  int files = 0;
+
+  void add() {
+    auto text = make_text(150 + files * 13, seed + files);
+    for (auto& [w, n] : count_words(text))
+      expected[w] += n;
+    move_in(c.dir, in, "f" + std::to_string(files++), text);
+  }
+
+  /// Every file so far counted exactly once (batch counts summed over every
+  /// batch directory: a file counted twice or lost would show).
+  bool exact() const {
+    return read_word_totals(c.output()) == expected;
+  }
+
+  /// With --stateful: the newest batch's running totals are those of every
+  /// file so far.
+  bool exact_totals() const {
+    auto newest = newest_batch(c.output());
+    return !newest.empty() && read_word_totals(newest) == expected;
   }
 };
 

@@ -80,6 +80,20 @@ struct supervised_children_guard {
   }
 };
 
+/// Starts a stateful word count over directory `in` (created) with a
+/// checkpoint, its driver under --supervise; returns the driver's port,
+/// chosen here and not by the OS at each start: a restarted driver must
+/// listen where the workers look for it.
+uint16_t start_supervised_driver(wordcount_cluster& c, const std::string& in) {
+  fs::create_directories(in);
+  c.app_args = {"--source=dir://" + in, "--batch-interval=200ms", "--stateful",
+                "--checkpoint=" + (c.dir / "ckpt"),
+                "--sluice.stop-gracefully-on-shutdown=true"};
+  auto port = free_port();
+  c.start_driver(port, {"--supervise"});
+  return port;
+}
+
 } // namespace
 
 TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
@@ -230,34 +244,16 @@ TEST_CASE("a supervised driver killed with SIGKILL is restarted and recovers",
           "[process][recovery]") {
   wordcount_cluster c;
   auto in = c.dir / "in";
-  fs::create_directories(in);
-  c.app_args = {"--source=dir://" + in, "--batch-interval=200ms", "--stateful",
-                "--checkpoint=" + (c.dir / "ckpt"),
-                "--sluice.stop-gracefully-on-shutdown=true"};
-  // A port chosen here, not by the OS at each start: the restarted driver
-  // must listen where the worker looks for it.
-  auto port = free_port();
   logs_on_failure dump{c};
-  c.start_driver(port, {"--supervise"});
+  auto port = start_supervised_driver(c, in);
   supervised_children_guard guard{c.driver.get()};
   c.start_worker();
   REQUIRE(c.await_workers(1));
 
-  std::map<std::string, int64_t> expected;
-  int files = 0;
-  auto add_file = [&] {
-    auto text = make_text(300 + files * 11, 40 + files);
-    for (auto& [w, n] : count_words(text))
-      expected[w] += n;
-    move_in(c.dir, in, "f" + std::to_string(files++), text);
-  };
-  auto totals_are_exact = [&] {
-    auto newest = newest_batch(c.output());
-    return !newest.empty() && read_word_totals(newest) == expected;
-  };
-  add_file();
-  add_file();
-  REQUIRE(wait_until(totals_are_exact, std::chrono::seconds{60}));
+  file_feed feed{c, in, 40};
+  feed.add();
+  feed.add();
+  REQUIRE(wait_until([&] { return feed.exact_totals(); }, std::chrono::seconds{60}));
 
   // The child the supervisor started, not the supervisor itself.
   std::smatch m;
@@ -268,8 +264,8 @@ TEST_CASE("a supervised driver killed with SIGKILL is restarted and recovers",
   REQUIRE(child != c.driver->pid());
   REQUIRE(::kill(child, SIGKILL) == 0);
   // Files arrive while the driver is down; the new one must take them.
-  add_file();
-  add_file();
+  feed.add();
+  feed.add();
   auto died = "driver process " + std::to_string(child) + " died (killed by signal "
               + std::to_string(SIGKILL);
   REQUIRE(wait_until([&] { return c.driver->err().find(died) != std::string::npos; }));
@@ -279,11 +275,11 @@ TEST_CASE("a supervised driver killed with SIGKILL is restarted and recovers",
   CHECK(c.driver->running()); // the supervisor itself lives on
   // The worker finds the new child on the same port and rejoins.
   REQUIRE(c.await_workers(2));
-  add_file();
+  feed.add();
   // Exact totals over every file: the new child recovered the state from
   // the checkpoint (a fresh start would count only the files after the
   // kill) and took each file once.
-  bool exact = wait_until(totals_are_exact, std::chrono::seconds{60});
+  bool exact = wait_until([&] { return feed.exact_totals(); }, std::chrono::seconds{60});
   INFO(c.logs());
   CHECK(exact);
   CHECK(occurrences(c.driver->err(), "listening on 127.0.0.1:" + std::to_string(port))
@@ -297,7 +293,7 @@ TEST_CASE("a supervised driver killed with SIGKILL is restarted and recovers",
   CHECK(exited_with(status, 0));
   CHECK_THAT(c.driver->err(), Catch::Contains("driver stopped after"));
   CHECK(exited_with(c.workers[0]->wait(), 0));
-  CHECK(read_word_totals(newest_batch(c.output())) == expected);
+  CHECK(read_word_totals(newest_batch(c.output())) == feed.expected);
 }
 
 TEST_CASE("a worker lost with the only copy of the state stops the supervised "
@@ -305,39 +301,23 @@ TEST_CASE("a worker lost with the only copy of the state stops the supervised "
           "[process][recovery]") {
   wordcount_cluster c;
   auto in = c.dir / "in";
-  fs::create_directories(in);
-  c.app_args = {"--source=dir://" + in, "--batch-interval=200ms", "--stateful",
-                "--checkpoint=" + (c.dir / "ckpt"),
-                "--sluice.stop-gracefully-on-shutdown=true"};
-  auto port = free_port();
   logs_on_failure dump{c};
-  c.start_driver(port, {"--supervise"});
+  start_supervised_driver(c, in);
   supervised_children_guard guard{c.driver.get()};
   c.start_worker();
   REQUIRE(c.await_workers(1));
 
-  std::map<std::string, int64_t> expected;
-  int files = 0;
-  auto add_file = [&] {
-    auto text = make_text(300 + files * 13, 70 + files);
-    for (auto& [w, n] : count_words(text))
-      expected[w] += n;
-    move_in(c.dir, in, "f" + std::to_string(files++), text);
-  };
-  auto totals_are_exact = [&] {
-    auto newest = newest_batch(c.output());
-    return !newest.empty() && read_word_totals(newest) == expected;
-  };
-  add_file();
-  add_file();
-  REQUIRE(wait_until(totals_are_exact, std::chrono::seconds{60}));
+  file_feed feed{c, in, 70};
+  feed.add();
+  feed.add();
+  REQUIRE(wait_until([&] { return feed.exact_totals(); }, std::chrono::seconds{60}));
 
   // The only worker holds every state partition, at the default storage
   // level with one copy: its loss leaves the state nowhere but in the last
   // data checkpoint.
   c.workers[0]->signal(SIGKILL);
   REQUIRE(c.workers[0]->wait() != -1);
-  add_file();
+  feed.add();
   REQUIRE(wait_until([&] {
     return c.driver->err().find("had its only copy on worker") != std::string::npos;
   }));
@@ -348,13 +328,13 @@ TEST_CASE("a worker lost with the only copy of the state stops the supervised "
   // from the data checkpoint and the logged inputs since.
   c.start_worker();
   REQUIRE(c.await_workers(2));
-  add_file();
-  bool exact = wait_until(totals_are_exact, std::chrono::seconds{60});
+  feed.add();
+  bool exact = wait_until([&] { return feed.exact_totals(); }, std::chrono::seconds{60});
   INFO(c.logs());
   CHECK(exact);
   // No batch ever completed without its state: the totals never went down.
   c.driver->signal(SIGTERM);
   CHECK(exited_with(c.driver->wait(), 0));
   CHECK(exited_with(c.workers[1]->wait(), 0));
-  CHECK(read_word_totals(newest_batch(c.output())) == expected);
+  CHECK(read_word_totals(newest_batch(c.output())) == feed.expected);
 }

@@ -43,31 +43,6 @@ bool contains(const std::string& text, const std::string& what) {
   return text.find(what) != std::string::npos;
 }
 
-/// Files moved into the watched directory, and the totals they add up to.
-struct file_feed {
-  file_feed(wordcount_cluster& cluster, std::string dir)
-    : c(cluster), in(std::move(dir)) {
-  }
-
-  wordcount_cluster& c;
-  std::string in;
-  std::map<std::string, int64_t> expected;
-  int files = 0;
-
-  void add() {
-    auto text = make_text(150 + files * 13, 500 + files);
-    for (auto& [w, n] : count_words(text))
-      expected[w] += n;
-    move_in(c.dir, in, "f" + std::to_string(files++), text);
-  }
-
-  /// Every file so far counted exactly once (batch counts summed over every
-  /// batch directory: a file counted twice or lost would show).
-  bool exact() const {
-    return read_word_totals(c.output()) == expected;
-  }
-};
-
 } // namespace
 
 TEST_CASE("a hung worker is declared lost and its work moves and once it "
