@@ -302,7 +302,7 @@ round_result run_round(bench_cluster& c, bool receiver_kill, const stream_settin
   // (a) first batch after the kill; (b) receiver restart; delayed batches
   // until steady_run good batches completed after both.
   static const std::regex lost{"([0-9:.]{12}) [^\n]*\\[membership\\] worker (\\S+) "
-                               "lost \\((?=[^\n]*\n)"};
+                               "(?:declared )?lost \\((?=[^\n]*\n)"};
   static const std::regex backoff{"([0-9:.]{12}) [^\n]*receiver of stream [0-9]+ lost "
                                   "on (\\S+) [^\n]*; restart ([0-9]+) in ([0-9]+) "
                                   "ms(?=\n)"};
