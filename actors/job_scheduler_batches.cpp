@@ -130,8 +130,8 @@ void complete_batch(scheduler_ptr self, batch_run& batch) {
     deliver_batch(self, batch, {});
     return;
   }
-  self->spawn<caf::detached>(state_checkpointer, caf::actor_cast<caf::actor>(self),
-                             st.block_managers, batch.checkpoints);
+  self->spawn(state_checkpointer, caf::actor_cast<caf::actor>(self),
+              st.block_managers, batch.checkpoints);
 }
 
 } // namespace sluice::scheduler_batches

@@ -30,8 +30,12 @@ struct state_checkpoint_job {
 /// sends (state_checkpointed_atom, batch, nodes written) to its parent, then
 /// quits. A node whose partitions cannot all be read or written is left out
 /// (and logged): its previous data checkpoint stays the one recovery uses.
-/// Lifetime: spawned detached (file writes wait for fsync) by the
-/// JobScheduler once per batch that reaches a checkpoint interval.
+/// Lifetime: spawned by the JobScheduler once per batch that reaches a
+/// checkpoint interval. Not detached, although its file writes wait for
+/// fsync on a scheduler thread (as the tracker's and generator's do): a
+/// detached actor whose read request still has a timeout in CAF's clock
+/// when the system stops (workers leaving mid-read) makes the actor
+/// system's destructor wait forever.
 struct state_checkpointer_state {
   static const char* name;
   caf::actor parent;
