@@ -8,6 +8,7 @@
 #include "actors/job_scheduler_batches.hpp"
 #include "messages/schemas.hpp"
 #include "runtime/exec/placement.hpp"
+#include "runtime/cluster/lost_state.hpp"
 #include "runtime/log.hpp"
 
 namespace sluice {
@@ -475,22 +476,9 @@ void restart_job(scheduler_ptr self, uint64_t id) {
 caf::error check_state(scheduler_ptr self, const std::string& node) {
   auto& st = self->state;
   // A node whose BlockManager is restarting keeps its store.
-  auto live = [&](const std::string& loc) {
+  auto lost = lost_state(*st.g, st.cache, [&](const std::string& loc) {
     return st.block_managers.count(loc) > 0 || st.restarting.count(loc) > 0;
-  };
-  std::string lost;
-  for (auto& n : st.g->nodes()) {
-    if (!n->stateful())
-      continue;
-    auto parts = st.cache.unreadable(n->index(), live);
-    if (parts.empty())
-      continue;
-    if (!lost.empty())
-      lost += ", ";
-    lost += n->id() + " at " + std::to_string(parts.front().first) + " ms ("
-            + std::to_string(parts.size()) + " partition"
-            + (parts.size() > 1 ? "s" : "") + ")";
-  }
+  });
   if (lost.empty())
     return caf::none;
   return make_error(errc::state_lost,
@@ -659,28 +647,6 @@ void worker_refreshed(scheduler_ptr self, const std::string& node,
   }
 }
 
-/// A block of batch `t` got a new copy (the tracker re-replicated it after a
-/// node loss): the batch's inputs and the reads of its tasks not launched
-/// yet name the new locations, so the next attempts can use them.
-void update_locations(scheduler_ptr self, time_ms t, const std::string& id,
-                      const std::vector<std::string>& locations) {
-  auto& st = self->state;
-  auto b = st.batches.find(t);
-  if (b == st.batches.end())
-    return;
-  for (auto& [node, parts] : b->second.inputs)
-    for (auto& p : parts)
-      if (!p.is_file && p.block.id == id)
-        p.block.locations = locations;
-  for (auto& [job_id, job] : st.jobs)
-    if (job.batch == t)
-      for (auto& stage : job.stages)
-        for (auto& task : stage.tasks)
-          for (auto& r : task.reads)
-            if (r.source == leaf_read::kind::block && r.block.id == id)
-              r.block.locations = locations;
-}
-
 } // namespace
 
 caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
@@ -765,7 +731,7 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
         SLUICE_WARN("scheduler", describe(err));
         return;
       }
-      update_locations(self, t, id, locations);
+      scheduler_batches::update_locations(self, t, id, locations);
     },
     [self](const msg<wire::JobSet>& m) -> caf::result<msg<wire::BatchCompleted>> {
       auto& st = self->state;

@@ -134,4 +134,26 @@ void complete_batch(scheduler_ptr self, batch_run& batch) {
               st.block_managers, batch.checkpoints);
 }
 
+/// A block of batch `t` got a new copy (the tracker re-replicated it after a
+/// node loss): the batch's inputs and the reads of its tasks not launched
+/// yet name the new locations, so the next attempts can use them.
+void update_locations(scheduler_ptr self, time_ms t, const std::string& id,
+                      const std::vector<std::string>& locations) {
+  auto& st = self->state;
+  auto b = st.batches.find(t);
+  if (b == st.batches.end())
+    return;
+  for (auto& [node, parts] : b->second.inputs)
+    for (auto& p : parts)
+      if (!p.is_file && p.block.id == id)
+        p.block.locations = locations;
+  for (auto& [job_id, job] : st.jobs)
+    if (job.batch == t)
+      for (auto& stage : job.stages)
+        for (auto& task : stage.tasks)
+          for (auto& r : task.reads)
+            if (r.source == leaf_read::kind::block && r.block.id == id)
+              r.block.locations = locations;
+}
+
 } // namespace sluice::scheduler_batches

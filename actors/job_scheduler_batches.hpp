@@ -5,6 +5,7 @@
 // includes it.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "actors/job_scheduler.hpp"
@@ -24,5 +25,11 @@ void complete_batch(scheduler_ptr self, batch_run& batch);
 /// of `checkpointed`) and forgets the batch.
 void deliver_batch(scheduler_ptr self, batch_run& batch,
                    const std::vector<uint32_t>& checkpointed);
+
+/// A block of batch `t` got a new copy (the tracker re-replicated it after
+/// a node loss): the batch's inputs and its tasks' reads name `locations`
+/// from now on, so later attempts can use it.
+void update_locations(scheduler_ptr self, time_ms t, const std::string& id,
+                      const std::vector<std::string>& locations);
 
 } // namespace sluice::scheduler_batches
