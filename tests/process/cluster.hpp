@@ -8,6 +8,7 @@
 #include <exception>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <memory>
 #include <regex>
 #include <string>
@@ -174,6 +175,34 @@ struct wordcount_cluster {
     return result;
   }
 };
+
+/// The tagged lines (make_tagged_text) counted in per-batch word counts,
+/// and a description of each counted other than once.
+struct tagged_counts {
+  std::set<long long> lines;
+  std::vector<std::string> not_once;
+};
+
+inline tagged_counts tagged(const std::map<std::string, int64_t>& totals) {
+  tagged_counts result;
+  for (auto& [word, n] : totals) {
+    auto line = line_tag(word);
+    if (line < 0)
+      continue;
+    result.lines.insert(line);
+    if (n != 1)
+      result.not_once.push_back(word + " counted " + std::to_string(n) + " times");
+  }
+  return result;
+}
+
+/// The first `k` lines of `text`.
+inline std::string first_lines(const std::string& text, size_t k) {
+  size_t end = 0;
+  for (size_t i = 0; i < k; ++i)
+    end = text.find('\n', end) + 1;
+  return text.substr(0, end);
+}
 
 /// Files moved into a watched directory (written elsewhere, then renamed in),
 /// and the word totals they add up to.

@@ -20,26 +20,6 @@ namespace {
 
 constexpr auto long_wait = std::chrono::seconds{60};
 
-/// Every tagged line counted, and the words of the ones counted other than
-/// once, from per-batch word counts.
-struct tagged_counts {
-  std::set<long long> lines;
-  std::vector<std::string> not_once;
-};
-
-tagged_counts tagged(const std::map<std::string, int64_t>& totals) {
-  tagged_counts result;
-  for (auto& [word, n] : totals) {
-    auto line = line_tag(word);
-    if (line < 0)
-      continue;
-    result.lines.insert(line);
-    if (n != 1)
-      result.not_once.push_back(word + " counted " + std::to_string(n) + " times");
-  }
-  return result;
-}
-
 void start_three_workers(wordcount_cluster& c) {
   c.start_driver();
   for (int i = 0; i < 3; ++i)

@@ -165,18 +165,10 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   auto totals = read_word_totals(c.output());
   auto sent = server.lines_sent();
   // (a) No line was counted twice.
-  std::set<long long> counted;
-  std::vector<std::string> not_once;
-  for (auto& [word, n] : totals) {
-    auto line = line_tag(word);
-    if (line < 0)
-      continue;
-    counted.insert(line);
-    if (n != 1)
-      not_once.push_back(word + " counted " + std::to_string(n) + " times");
-  }
-  INFO((not_once.empty() ? std::string{} : not_once.front()));
-  CHECK(not_once.empty());
+  auto tags = tagged(totals);
+  auto& counted = tags.lines;
+  INFO((tags.not_once.empty() ? std::string{} : tags.not_once.front()));
+  CHECK(tags.not_once.empty());
   // (b) What was counted is the stream up to some line k, and nothing after
   // it: the lines lost are the one range [k, sent) that was buffered or in
   // flight at the kill. The other words agree (no line counted in part).
@@ -184,14 +176,7 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   CHECK(counted.size() == k);
   CHECK(k <= sent);
   CHECK(k > 0);
-  std::string prefix;
-  {
-    size_t end = 0;
-    for (size_t i = 0; i < k; ++i)
-      end = text.find('\n', end) + 1;
-    prefix = text.substr(0, end);
-  }
-  CHECK(totals == count_words(prefix));
+  CHECK(totals == count_words(first_lines(text, k)));
   // Every line counted reached a block in the dead receiver's WAL (its only
   // incarnation: the first receiver that worker ran), and every block of
   // the driver's batches was counted: the records the driver logged for its

@@ -233,41 +233,19 @@ TEST_CASE("a hung worker running a receiver rejoins with that receiver stopped "
   }));
   // Every block reported before the hang was taken by a batch generated
   // before two empty batches completed (batches complete in order).
-  auto log_rejoined = c.driver->err().size();
-  REQUIRE(wait_until(
-    [&] {
-      size_t empty = 0;
-      for (auto n : batch_records(c.driver->err(), log_rejoined))
-        empty += n == 0 ? 1 : 0;
-      return empty >= 2;
-    },
-    std::chrono::seconds{60}));
+  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
 
   INFO(c.logs());
   auto totals = read_word_totals(c.output());
-  std::set<long long> counted;
-  size_t twice = 0;
-  for (auto& [word, n] : totals) {
-    auto line = line_tag(word);
-    if (line < 0)
-      continue;
-    counted.insert(line);
-    twice += n != 1 ? 1 : 0;
-  }
-  CHECK(twice == 0);
+  auto tags = tagged(totals);
+  auto& counted = tags.lines;
+  CHECK(tags.not_once.empty());
   // A prefix of the text: the lines its receiver cut and reported before it
   // hung; what it held then was dropped with it, and nothing came twice.
   auto k = static_cast<size_t>(counted.empty() ? 0 : *counted.rbegin() + 1);
   CHECK(k > 0);
   CHECK(counted.size() == k);
-  std::string prefix;
-  {
-    size_t end = 0;
-    for (size_t i = 0; i < k; ++i)
-      end = text.find('\n', end) + 1;
-    prefix = text.substr(0, end);
-  }
-  CHECK(totals == count_words(prefix));
+  CHECK(totals == count_words(first_lines(text, k)));
   c.driver->signal(SIGTERM);
   CHECK(exited_with(c.driver->wait(), 0));
   for (auto& w : c.workers)
