@@ -1,5 +1,6 @@
 #include "actors/block_manager.hpp"
 
+#include "actors/put_block.hpp"
 #include "messages/schemas.hpp"
 #include "runtime/block.hpp"
 #include "runtime/exec/task_spec.hpp"
@@ -85,13 +86,8 @@ caf::behavior block_manager(caf::stateful_actor<block_manager_state>* self,
                                                       << describe(block.error()));
         return std::move(block.error());
       }
-      capnp::MallocMessageBuilder b;
-      auto put = b.initRoot<wire::PutBlock>();
-      put.setId(id);
-      put.setRecords(block->records);
-      encode(level, put.initLevel());
       // The target answers the requester (the tracker) directly.
-      self->delegate(m.caps[0], make_msg<wire::PutBlock>(b, block->bytes));
+      self->delegate(m.caps[0], put_block(id, block->records, level, block->bytes));
       return caf::delegated<msg<wire::PutBlockAck>>{};
     },
     [self](const msg<wire::DropBlocks>& m) {

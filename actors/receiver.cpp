@@ -5,6 +5,7 @@
 #include <caf/send.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/put_block.hpp"
 #include "actors/wal_appender.hpp"
 #include "runtime/clock.hpp"
 #include "messages/schemas.hpp"
@@ -133,6 +134,15 @@ void report(receiver_ptr self, const std::string& id) {
 
 void replicate(receiver_ptr self, const std::string& id);
 
+/// How each copy of a received block is kept: bytes already (serialized),
+/// and at a disk level allowed to spill when its BlockManager is over its
+/// memory budget. The second copy is this receiver's own put, not the
+/// BlockManager's.
+storage_level copy_level(const receiver_state& st) {
+  return st.use_disk ? storage_level::memory_and_disk_ser()
+                     : storage_level::memory_only_ser();
+}
+
 /// Reports a block once every copy it will have is written: the local
 /// BlockManager's, the replica's (or replication gave up) and the WAL's.
 void maybe_report(receiver_ptr self, const std::string& id) {
@@ -199,13 +209,8 @@ void replicate(receiver_ptr self, const std::string& id) {
   ++b.replica_tries;
   auto attempt = b.replica_attempt = ++st.replica_attempts;
   b.replica_target = peer.node;
-  capnp::MallocMessageBuilder out;
-  auto put = out.initRoot<wire::PutBlock>();
-  put.setId(id);
-  put.setRecords(b.ref.records);
-  put.initLevel().setUseDisk(st.use_disk);
   self->request(peer.block_manager, replica_put_timeout,
-                make_msg<wire::PutBlock>(out, b.bytes))
+                put_block(id, b.ref.records, copy_level(st), b.bytes))
     .then(
       [self, id, attempt](const msg<wire::PutBlockAck>& ack) {
         auto& st = self->state;
@@ -326,16 +331,9 @@ void cut_and_store(receiver_ptr self) {
   st.unacked.emplace(id, std::move(blk));
   if (st.wal && !st.wal_failing)
     append_to_wal(self, id);
-  capnp::MallocMessageBuilder b;
-  auto put = b.initRoot<wire::PutBlock>();
-  put.setId(id);
-  put.setRecords(cut->records);
-  // Received blocks are bytes already: a disk level lets them spill when the
-  // BlockManager is over its memory budget; replication is the tracker's.
-  put.initLevel().setUseDisk(st.use_disk);
   ++st.pending_puts;
   self->request(st.block_manager, std::chrono::seconds{30},
-                make_msg<wire::PutBlock>(b, std::move(cut->bytes)))
+                put_block(id, cut->records, copy_level(st), std::move(cut->bytes)))
     .then(
       [self, id](const msg<wire::PutBlockAck>& ack) {
         auto& st = self->state;
@@ -416,15 +414,13 @@ void begin_stop(receiver_ptr self) {
   // copy rather than never being reported.
   if (st.replication == 0) {
     st.replication = 1;
+    std::vector<std::string> waiting;
     for (auto& [id, b] : st.unacked)
-      b.replicated = true;
+      waiting.push_back(id);
+    for (auto& id : waiting) // replicate reports, which may erase
+      replicate(self, id);
   }
   cut_and_store(self);
-  std::vector<std::string> ids;
-  for (auto& [id, b] : st.unacked)
-    ids.push_back(id);
-  for (auto& id : ids) // maybe_report may erase
-    maybe_report(self, id);
   maybe_finish_stop(self);
 }
 

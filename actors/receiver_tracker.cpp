@@ -107,7 +107,7 @@ void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
         }
         s.receiver = ev.caps[0];
         self->monitor(s.receiver);
-        self->state.supervision.started(stream, node, steady_now());
+        self->state.supervision.started(stream, steady_now());
         SLUICE_INFO("tracker", "receiver of stream " << stream << " runs on "
                                                      << node);
         send_peers(self, stream);
@@ -169,23 +169,35 @@ void receiver_failed(tracker_ptr self, uint32_t stream, const std::string& node,
   self->delayed_send(self, d.delay, place_atom::value, stream);
 }
 
-/// The tracked block `id` (unallocated, or allocated to a batch not yet
-/// released, then `batch` says which), or null.
-block_ref* find_block(tracker_ptr self, const std::string& id,
-                      std::optional<time_ms>& batch) {
+/// Calls `f(ref, batch)` for every tracked block: unallocated (no batch),
+/// or allocated to a batch not yet released. Stops when `f` returns true.
+template <class F>
+void for_each_block(tracker_ptr self, F f) {
   auto& st = self->state;
   for (auto& [stream, refs] : st.unallocated)
     for (auto& ref : refs)
-      if (ref.id == id)
-        return &ref;
+      if (f(ref, std::optional<time_ms>{}))
+        return;
   for (auto& [t, streams] : st.allocations)
     for (auto& [stream, refs] : streams)
       for (auto& ref : refs)
-        if (ref.id == id) {
-          batch = t;
-          return &ref;
-        }
-  return nullptr;
+        if (f(ref, std::optional<time_ms>{t}))
+          return;
+}
+
+/// The tracked block `id` (`batch` says which batch it is allocated to, if
+/// any), or null.
+block_ref* find_block(tracker_ptr self, const std::string& id,
+                      std::optional<time_ms>& batch) {
+  block_ref* found = nullptr;
+  for_each_block(self, [&](block_ref& ref, std::optional<time_ms> t) {
+    if (ref.id != id)
+      return false;
+    found = &ref;
+    batch = t;
+    return true;
+  });
+  return found;
 }
 
 /// Copies every tracked block that has fewer live copies than wanted to a
@@ -195,13 +207,10 @@ void rereplicate(tracker_ptr self, const std::string& why) {
   if (st.replication < 2)
     return;
   std::vector<const block_ref*> blocks;
-  for (auto& [stream, refs] : st.unallocated)
-    for (auto& ref : refs)
-      blocks.push_back(&ref);
-  for (auto& [t, streams] : st.allocations)
-    for (auto& [stream, refs] : streams)
-      for (auto& ref : refs)
-        blocks.push_back(&ref);
+  for_each_block(self, [&](block_ref& ref, std::optional<time_ms>) {
+    blocks.push_back(&ref);
+    return false;
+  });
   std::set<std::string> live;
   for (auto& [node, w] : st.workers)
     live.insert(node);
@@ -225,8 +234,7 @@ void rereplicate(tracker_ptr self, const std::string& why) {
     auto rep = b.initRoot<wire::ReplicateBlock>();
     rep.setId(copy.id);
     rep.setTarget(copy.target);
-    rep.initLevel().setUseDisk(st.settings.storage_level.find("disk")
-                               != std::string::npos);
+    rep.initLevel().setUseDisk(st.settings.receiver_level.use_disk);
     st.replicating.insert(copy.id);
     auto id = copy.id;
     auto to = copy.target;
@@ -272,18 +280,11 @@ void rereplicate(tracker_ptr self, const std::string& why) {
 /// Forgets the copies a lost worker held: its node id never comes back (a
 /// returning process joins as a new incarnation under a new id).
 void forget_node(tracker_ptr self, const std::string& node) {
-  auto& st = self->state;
-  auto forget = [&](block_ref& ref) {
+  for_each_block(self, [&](block_ref& ref, std::optional<time_ms>) {
     ref.locations.erase(std::remove(ref.locations.begin(), ref.locations.end(), node),
                         ref.locations.end());
-  };
-  for (auto& [stream, refs] : st.unallocated)
-    for (auto& ref : refs)
-      forget(ref);
-  for (auto& [t, streams] : st.allocations)
-    for (auto& [stream, refs] : streams)
-      for (auto& ref : refs)
-        forget(ref);
+    return false;
+  });
 }
 
 void drop_blocks(tracker_ptr self,
@@ -347,9 +348,7 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
   policy.delay = st.settings.receiver_restart_delay;
   policy.max_restarts = st.settings.receiver_max_restarts;
   st.supervision = receiver_supervision{policy};
-  auto& level = st.settings.storage_level;
-  st.replication = level.size() > 2 && level.compare(level.size() - 2, 2, "_2") == 0
-                     ? 2 : 1;
+  st.replication = static_cast<uint8_t>(st.settings.receiver_level.replication);
   st.listeners = std::move(listeners);
   st.clk = std::move(clk);
   st.log = std::move(log);

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "actors/atoms.hpp"
+#include "actors/put_block.hpp"
 #include "messages/schemas.hpp"
 #include "runtime/block.hpp"
 #include "runtime/exec/executor.hpp"
@@ -84,12 +85,8 @@ void replicate_and_finish(runner_ptr self) {
       done();
       continue;
     }
-    capnp::MallocMessageBuilder b;
-    auto put = b.initRoot<wire::PutBlock>();
-    put.setId(outs[i].id);
-    put.setRecords(outs[i].records);
-    encode(st.spec.level, put.initLevel());
-    self->request(*bm, fetch_timeout, make_msg<wire::PutBlock>(b, block->bytes))
+    self->request(*bm, fetch_timeout,
+                  put_block(outs[i].id, outs[i].records, st.spec.level, block->bytes))
       .then(
         [self, i, done](const msg<wire::PutBlockAck>&) {
           auto& st = self->state;
@@ -144,13 +141,17 @@ void fetched(runner_ptr self) {
     run_task(self);
 }
 
-void location_failed(runner_ptr self, size_t i, const std::string& why) {
-  auto& f = self->state.fetches[i];
+/// Notes why a copy of `f` could not be read; the read moves on to the next.
+void note_failure(runner_ptr self, fetch_item& f, const std::string& why) {
   if (!f.failures.empty())
     f.failures += "; ";
   f.failures += why;
   ++f.failed_locations;
   ++self->state.replica_switches;
+}
+
+void location_failed(runner_ptr self, size_t i, const std::string& why) {
+  note_failure(self, self->state.fetches[i], why);
   fetch(self, i);
 }
 
@@ -168,9 +169,7 @@ void fetch(runner_ptr self, size_t i) {
       return;
     }
     if (local.error().code() != static_cast<uint8_t>(errc::not_found)) {
-      f.failures = st.node + ": " + describe(local.error());
-      ++f.failed_locations;
-      ++st.replica_switches;
+      note_failure(self, f, st.node + ": " + describe(local.error()));
     }
   }
   while (f.next_location < f.ref.locations.size()) {
@@ -180,11 +179,7 @@ void fetch(runner_ptr self, size_t i) {
     auto* bm = peer_of(self, loc);
     if (bm == nullptr || !*bm) {
       // A lost node: the scheduler no longer lists its BlockManager.
-      if (!f.failures.empty())
-        f.failures += "; ";
-      f.failures += loc + ": no BlockManager known";
-      ++f.failed_locations;
-      ++st.replica_switches;
+      note_failure(self, f, loc + ": no BlockManager known");
       continue;
     }
     capnp::MallocMessageBuilder b;

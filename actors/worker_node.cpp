@@ -257,7 +257,7 @@ caf::result<msg<wire::ReceiverEvent>> start_receiver(worker_ptr self,
   opts.block_interval = st.settings.block_interval;
   opts.max_rate = st.settings.receiver_max_rate;
   opts.incarnation = incarnation;
-  opts.use_disk = st.settings.storage_level.find("disk") != std::string::npos;
+  opts.use_disk = st.settings.receiver_level.use_disk;
   opts.wal_rolling = st.settings.wal_rolling_interval;
   if (st.settings.wal_enable)
     opts.wal_dir = receiver_wal_dir(st.settings.checkpoint_dir, stream, st.node,

@@ -129,13 +129,12 @@ void block_store::put(const std::string& id, stored_block block,
     }
     entry e;
     e.records = block.records;
-    e.use_disk = level.use_disk;
     e.memory = block.memory_size();
     e.generation = ++next_generation_;
     e.block = std::move(block);
     auto& stored = blocks_.emplace(id, std::move(e)).first->second;
     memory_ += stored.memory;
-    if (stored.use_disk) {
+    if (level.use_disk) {
       stored.lru = lru_.insert(lru_.end(), id);
       stored.in_lru = true;
     }

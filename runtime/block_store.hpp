@@ -120,7 +120,6 @@ private:
   struct entry {
     stored_block block;      ///< in memory; empty when spilled
     uint64_t records = 0;
-    bool use_disk = false;
     uint64_t memory = 0;     ///< counted in memory_ while in memory
     uint64_t generation = 0; ///< changes when the id is put again
     bool spilling = false;   ///< picked as a victim, file being written

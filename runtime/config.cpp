@@ -311,6 +311,11 @@ caf::error config::validate() {
                + "' is not one of memory, memory_ser, memory_2, memory_ser_2, "
                  "memory_and_disk[_ser][_2]");
   s.storage_level = storage_level_;
+  auto ends_with_2 = storage_level_.size() > 2
+                     && storage_level_.compare(storage_level_.size() - 2, 2, "_2") == 0;
+  s.receiver_level = storage_level::of(storage_level_.find("disk") != std::string::npos,
+                                       storage_level_.find("ser") != std::string::npos,
+                                       ends_with_2 ? 2 : 1);
   if (block_manager_memory_ <= 0)
     return bad("sluice.block-manager.memory must be a positive number of "
                "bytes, got "

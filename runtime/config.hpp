@@ -9,6 +9,7 @@
 #include <caf/timespan.hpp>
 
 #include "runtime/error.hpp"
+#include "runtime/storage_level.hpp"
 
 namespace sluice {
 
@@ -55,6 +56,9 @@ struct run_settings {
   bool wal_enable = false;
   std::chrono::milliseconds wal_rolling_interval{60000};
   std::string storage_level = "memory_ser_2";
+  /// `storage_level` parsed: how receivers keep their blocks (disk flag,
+  /// copies).
+  sluice::storage_level receiver_level = sluice::storage_level::memory_only_ser_2();
   /// Memory a node's BlockManager may use before blocks persisted at a disk
   /// level spill (bytes).
   uint64_t block_manager_memory = uint64_t{512} << 20;

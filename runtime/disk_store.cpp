@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <kj/exception.h>
 
 #include "runtime/block.hpp"
 #include "runtime/hash.hpp"
@@ -202,29 +201,13 @@ caf::expected<buffer> disk_store::read(const std::string& path,
   if (stable_hash(result.view()) != checksum)
     return corrupt("fails its checksum");
   // The checksum catches damage; the framing check catches a writer bug.
-  try {
-    block_reader reader{result};
-    if (reader.size() != records)
-      return corrupt("holds a block of " + std::to_string(reader.size())
-                     + " records, expected " + std::to_string(records));
-  } catch (const kj::Exception& e) {
-    return corrupt(std::string{"holds an invalid block: "} + e.getDescription().cStr());
-  } catch (const std::exception& e) {
-    return corrupt(std::string{"holds an invalid block: "} + e.what());
-  }
+  if (auto err = check_block(result, records, id))
+    return corrupt("holds an invalid block (" + describe(err) + ")");
   return result;
 }
 
 void disk_store::remove(const std::string& path) const noexcept {
   ::unlink(path.c_str());
-}
-
-size_t disk_store::files() const {
-  std::error_code ec;
-  size_t n = 0;
-  for (fs::directory_iterator i{dir_, ec}, end; !ec && i != end; i.increment(ec))
-    ++n;
-  return n;
 }
 
 } // namespace sluice

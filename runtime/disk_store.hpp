@@ -63,9 +63,6 @@ public:
   /// Deletes a file; a file already gone is fine.
   void remove(const std::string& path) const noexcept;
 
-  /// Number of files in the directory (tests, diagnostics).
-  size_t files() const;
-
   static constexpr size_t header_size = 40;
 
 private:

@@ -418,11 +418,11 @@ bool streaming_context::await_termination_for(std::chrono::milliseconds timeout)
 caf::error streaming_context::prepare_recovery() {
   if (recovery_prepared_ || settings_.checkpoint_dir.empty())
     return caf::none;
-  recovery_prepared_ = true;
   auto plan = load_recovery_plan(graph_, settings_, *stores_.front());
   if (!plan)
-    return plan.error();
+    return plan.error(); // a later start() tries again, never skips it
   plan_ = std::move(*plan);
+  recovery_prepared_ = true;
   return caf::none;
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/cluster/receiver_supervision.hpp"
 
+#include "runtime/cluster/restart_budget.hpp"
+
 #include <algorithm>
 
 namespace sluice {
@@ -8,8 +10,7 @@ receiver_supervision::receiver_supervision(restart_policy policy)
   : policy_(policy) {
 }
 
-void receiver_supervision::started(uint32_t stream, const std::string&,
-                                   time_ms now) {
+void receiver_supervision::started(uint32_t stream, time_ms now) {
   streams_[stream].running_since = now;
 }
 
@@ -33,10 +34,7 @@ receiver_supervision::failed(uint32_t stream, const std::string& node,
     d.give_up = true;
     return d;
   }
-  auto delay = policy_.delay;
-  for (uint32_t i = 1; i < r.failures && delay < policy_.max_delay; ++i)
-    delay *= 2;
-  d.delay = std::min(delay, policy_.max_delay);
+  d.delay = backoff_delay(policy_.delay, policy_.max_delay, r.failures);
   return d;
 }
 

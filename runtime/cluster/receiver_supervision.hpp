@@ -46,8 +46,8 @@ public:
     uint32_t failures = 0;              ///< consecutive, this one included
   };
 
-  /// A receiver of `stream` is running on `node` since `now`.
-  void started(uint32_t stream, const std::string& node, time_ms now);
+  /// A receiver of `stream` is running since `now`.
+  void started(uint32_t stream, time_ms now);
 
   /// The receiver of `stream` failed on `node` at `now`.
   decision failed(uint32_t stream, const std::string& node, time_ms now);

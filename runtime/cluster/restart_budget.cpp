@@ -21,11 +21,17 @@ restart_budget::on_crash(time_point now) {
   crashes_.push_back(now);
   if (crashes_.size() > max_restarts_)
     return std::nullopt;
-  // Doubling, capped; the shift is bounded so a large budget cannot overflow.
-  auto delay = base_delay_;
-  for (size_t i = 1; i < crashes_.size() && delay < max_delay_; ++i)
+  return backoff_delay(base_delay_, max_delay_, crashes_.size());
+}
+
+std::chrono::milliseconds backoff_delay(std::chrono::milliseconds base,
+                                        std::chrono::milliseconds max,
+                                        size_t failures) {
+  // Doubling stops at the cap, so a long streak cannot overflow.
+  auto delay = base;
+  for (size_t i = 1; i < failures && delay < max; ++i)
     delay *= 2;
-  return std::min(delay, max_delay_);
+  return std::min(delay, max);
 }
 
 } // namespace sluice

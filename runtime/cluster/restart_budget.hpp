@@ -7,6 +7,13 @@
 
 namespace sluice {
 
+/// The delay before the restart that follows `failures` consecutive
+/// failures (at least 1): `base` doubled for each failure after the first,
+/// capped at `max`. Shared by every supervisor in sluice.
+std::chrono::milliseconds backoff_delay(std::chrono::milliseconds base,
+                                        std::chrono::milliseconds max,
+                                        size_t failures);
+
 /// How often a supervisor restarts a crashed actor, and after how long.
 ///
 /// Each crash is recorded; while at most `max_restarts` crashes fall within

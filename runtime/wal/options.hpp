@@ -15,8 +15,6 @@ enum class fsync_policy {
   none,
 };
 
-const char* to_string(fsync_policy x);
-
 /// How a writer lays out its log. A plain value.
 struct options {
   /// The log directory; created (with parents) if missing.

@@ -65,10 +65,6 @@ public:
     return opts_.dir;
   }
 
-  const options& opts() const {
-    return opts_;
-  }
-
   /// Name of the segment being written; empty before the first append, after
   /// close(), and after a failure that abandoned the segment.
   const std::string& current_segment() const {

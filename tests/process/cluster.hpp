@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <memory>
@@ -31,6 +32,11 @@ inline std::vector<uint64_t> batch_records(const std::string& log,
   for (std::sregex_iterator i{begin, log.cend(), re}, end; i != end; ++i)
     result.push_back(std::stoull((*i)[1]));
   return result;
+}
+
+/// Batches a process completed (its log lines).
+inline size_t completed_batches(const child_process& p) {
+  return batch_records(p.err()).size();
 }
 
 /// Exit status of a process that exited by itself with `code`.
@@ -202,6 +208,21 @@ inline std::string first_lines(const std::string& text, size_t k) {
   for (size_t i = 0; i < k; ++i)
     end = text.find('\n', end) + 1;
   return text.substr(0, end);
+}
+
+/// Totals per batch directory up to batch `last` (ms), in batch time order.
+/// Later batches may still be being written by the running driver.
+inline std::vector<std::map<std::string, int64_t>>
+totals_per_batch(const std::string& out,
+                 long long last = std::numeric_limits<long long>::max()) {
+  std::map<long long, std::string> dirs;
+  for (auto& e : std::filesystem::directory_iterator(out))
+    if (auto t = std::stoll(e.path().filename().string()); t <= last)
+      dirs.emplace(t, e.path().string());
+  std::vector<std::map<std::string, int64_t>> result;
+  for (auto& [t, d] : dirs)
+    result.push_back(read_word_totals(d));
+  return result;
 }
 
 /// Files moved into a watched directory (written elsewhere, then renamed in),

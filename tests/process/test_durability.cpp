@@ -14,7 +14,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -42,14 +41,6 @@ namespace {
 
 using word_totals = std::map<std::string, int64_t>;
 
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (auto pos = text.find(what); pos != std::string::npos;
-       pos = text.find(what, pos + 1))
-    ++n;
-  return n;
-}
-
 /// The checkpoints a restart says it passed over, but for the temporary
 /// files of writes a kill interrupted (named too, but never read).
 std::vector<std::string> skipped_checkpoints(const std::string& log) {
@@ -59,11 +50,6 @@ std::vector<std::string> skipped_checkpoints(const std::string& log) {
     if ((*i)[1].str().substr((*i)[1].str().size() - 4) != ".tmp")
       result.push_back((*i)[1].str());
   return result;
-}
-
-/// Batches a process completed (its log lines).
-size_t completed_batches(const child_process& p) {
-  return count_of(p.err(), " records, scheduling delay");
 }
 
 /// wordcount in local mode (a driver and two workers in one process) over a
@@ -350,7 +336,7 @@ void newest_checkpoint_damaged(damage how) {
       break;
   }
   auto& p = job.start();
-  REQUIRE(job.await([&] { return count_of(p.err(), "recovered from ") > 0; }));
+  REQUIRE(job.await([&] { return occurrences(p.err(), "recovered from ") > 0; }));
   INFO(job.logs());
   switch (how) {
     case damage::flip:
@@ -511,7 +497,7 @@ void torn_allocation(bool crashed_mid_append) {
     fs::remove_all(job.out + "/" + std::to_string(batch));
   }
   auto& p = job.start();
-  REQUIRE(job.await([&] { return count_of(p.err(), "recovered from ") > 0; }));
+  REQUIRE(job.await([&] { return occurrences(p.err(), "recovered from ") > 0; }));
   INFO(job.logs());
   CHECK_THAT(p.err(), Catch::Contains("driver log: " + torn.segment + ": cut "
                                       + std::to_string(9 + torn.length - 3)
@@ -568,7 +554,7 @@ TEST_CASE("a restart passes over checkpoints whose state file is damaged and "
   auto damaged = meta.states.front().file;
   flip_byte(damaged, fs::file_size(damaged) / 2);
   auto& p = job.start();
-  REQUIRE(job.await([&] { return count_of(p.err(), "recovered from ") > 0; }));
+  REQUIRE(job.await([&] { return occurrences(p.err(), "recovered from ") > 0; }));
   INFO(job.logs());
   CHECK_THAT(p.err(), Catch::Contains(": its data checkpoint is unreadable: ")
                         && Catch::Contains(damaged));
@@ -667,7 +653,7 @@ TEST_CASE("a graceful stop while files keep arriving counts every file that "
   CHECK(*counted >= before_stop);
   // The restart finds nothing left to do for the batches before the stop.
   auto& q = job.start();
-  REQUIRE(job.await([&] { return count_of(q.err(), "recovered from ") > 0; }));
+  REQUIRE(job.await([&] { return occurrences(q.err(), "recovered from ") > 0; }));
   CHECK_THAT(q.err(), Catch::Contains(": 0 batches recomputed for state, 0 "
                                       "pending batches re-run"));
   job.add_file();

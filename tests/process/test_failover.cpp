@@ -48,15 +48,6 @@ std::set<long long> lines_in_wal(const std::string& dir) {
   return lines;
 }
 
-/// Number of (non-overlapping) occurrences of `what` in `text`.
-size_t occurrences(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (auto pos = text.find(what); pos != std::string::npos;
-       pos = text.find(what, pos + what.size()))
-    ++n;
-  return n;
-}
-
 /// Kills (SIGKILL) the supervisor, then the driver processes it started that
 /// still run, when a test ends early: they are not children of the test, so
 /// nothing else would end them (the supervisor first, so it starts no new
@@ -148,13 +139,7 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   // gets nothing).
   REQUIRE(wait_until([&] { return server.finished(); }));
   CHECK_FALSE(server.sent());
-  auto restarted = [&] {
-    auto log = c.driver->err().substr(log_before_kill);
-    std::smatch m;
-    static const std::regex re{"receiver of stream [0-9]+ runs on (\\S+)"};
-    return std::regex_search(log, m, re) && m[1] != node;
-  };
-  CHECK(wait_until(restarted));
+  c.await_receiver(log_before_kill, node);
   // Every block of the dead receiver that reached the tracker is taken by
   // the first batch generated after its report; batches complete in order
   // (one job at a time), so once two empty batches completed after the kill,
@@ -317,9 +302,15 @@ TEST_CASE("a worker lost with the only copy of the state stops the supervised "
   bool exact = wait_until([&] { return feed.exact_totals(); }, std::chrono::seconds{60});
   INFO(c.logs());
   CHECK(exact);
-  // No batch ever completed without its state: the totals never went down.
   c.driver->signal(SIGTERM);
   CHECK(exited_with(c.driver->wait(), 0));
   CHECK(exited_with(c.workers[1]->wait(), 0));
   CHECK(read_word_totals(newest_batch(c.output())) == feed.expected);
+  // No batch ever completed without its state: the totals never went down.
+  auto per_batch = totals_per_batch(c.output());
+  for (size_t i = 1; i < per_batch.size(); ++i)
+    for (auto& [w, n] : per_batch[i - 1]) {
+      INFO("batch " << i << " word " << w);
+      CHECK(per_batch[i][w] >= n);
+    }
 }

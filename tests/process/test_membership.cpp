@@ -182,31 +182,11 @@ TEST_CASE("a hung worker running a receiver rejoins with that receiver stopped "
   for (int i = 0; i < 3; ++i)
     c.start_worker();
   REQUIRE(c.await_workers(3));
-  std::string node;
-  REQUIRE(wait_until([&] {
-    static const std::regex re{"receiver of stream [0-9]+ runs on (\\S+)"};
-    std::smatch m;
-    auto log = c.driver->err();
-    if (!std::regex_search(log, m, re))
-      return false;
-    node = m[1];
-    return true;
-  }));
-  child_process* victim = nullptr;
-  REQUIRE(wait_until([&] {
-    for (auto& w : c.workers)
-      if (node_of(*w) == node)
-        victim = w.get();
-    return victim != nullptr;
-  }));
-  REQUIRE(wait_until(
-    [&] {
-      size_t with_records = 0;
-      for (auto n : batch_records(c.driver->err()))
-        with_records += n > 0 ? 1 : 0;
-      return with_records >= 2;
-    },
-    std::chrono::seconds{60}));
+  auto node = c.await_receiver().node;
+  auto index = c.worker_of(node);
+  REQUIRE(index < c.workers.size());
+  auto* victim = c.workers[index].get();
+  REQUIRE(c.await_batches_with_records(2));
   REQUIRE_FALSE(server.finished());
   continue_and_kill guard{*victim};
   auto log_before = c.driver->err().size();
@@ -215,14 +195,7 @@ TEST_CASE("a hung worker running a receiver rejoins with that receiver stopped "
     return contains(c.driver->err(), "worker " + node + " declared lost");
   }));
   // The tracker starts the stream's receiver on another worker.
-  REQUIRE(wait_until([&] {
-    static const std::regex re{"receiver of stream [0-9]+ runs on (\\S+)"};
-    auto log = c.driver->err().substr(log_before);
-    for (std::sregex_iterator i{log.begin(), log.end(), re}, end; i != end; ++i)
-      if ((*i)[1] != node)
-        return true;
-    return false;
-  }));
+  c.await_receiver(log_before, node);
   victim->signal(SIGCONT);
   REQUIRE(wait_until([&] {
     return contains(victim->err(), "rejoins as a new incarnation " + node

@@ -16,16 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Batches the current driver completed (its log lines).
-size_t completed_batches(const child_process& driver) {
-  auto log = driver.err();
-  size_t n = 0;
-  for (auto pos = log.find(" records, scheduling delay"); pos != std::string::npos;
-       pos = log.find(" records, scheduling delay", pos + 1))
-    ++n;
-  return n;
-}
-
 /// Kills the driver once it completed between 1 and 4 new batches (a random
 /// moment that is still a condition, not a sleep), then restarts it on the
 /// same port, so workers find it again.
@@ -39,19 +29,6 @@ void kill_and_restart_driver(wordcount_cluster& c, std::mt19937& rng) {
   c.start_driver(c.port);
 }
 
-/// Totals per batch directory up to batch `last` (ms), in batch time order.
-/// Later batches may still be being written by the running driver.
-std::vector<std::map<std::string, int64_t>> totals_per_batch(const std::string& out,
-                                                             long long last) {
-  std::map<long long, std::string> dirs;
-  for (auto& e : fs::directory_iterator(out))
-    if (auto t = std::stoll(e.path().filename().string()); t <= last)
-      dirs.emplace(t, e.path().string());
-  std::vector<std::map<std::string, int64_t>> result;
-  for (auto& [t, d] : dirs)
-    result.push_back(read_word_totals(d));
-  return result;
-}
 
 } // namespace
 

@@ -5,8 +5,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <cerrno>
-#include <cstring>
 #include <sys/mount.h>
 #include <fstream>
 #include <sstream>
@@ -25,6 +23,14 @@
 namespace fs = std::filesystem;
 
 namespace sluice::test {
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos;
+       pos = text.find(what, pos + what.size()))
+    ++n;
+  return n;
+}
 
 bool wait_until(const std::function<bool()>& cond,
                 std::chrono::milliseconds deadline) {

@@ -19,6 +19,9 @@
 
 namespace sluice::test {
 
+/// Number of (non-overlapping) occurrences of `what` in `text`.
+size_t occurrences(const std::string& text, const std::string& what);
+
 /// Polls `cond` until it holds or `deadline` passes; true if it held.
 bool wait_until(const std::function<bool()>& cond,
                 std::chrono::milliseconds deadline = std::chrono::seconds{30});

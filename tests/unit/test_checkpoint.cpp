@@ -95,17 +95,6 @@ std::string text_of(const buffer& b) {
 
 // -- CRC ----------------------------------------------------------------------
 
-TEST_CASE("crc32c is CRC-32C and extends piece by piece",
-          "[checkpoint]") {
-  std::string check = "123456789";
-  CHECK(crc32c(check.data(), check.size()) == 0xE3069283u);
-  CHECK(crc32c(nullptr, 0) == 0u);
-  auto head = crc32c(check.data(), 4);
-  CHECK(crc32c_extend(head, check.data() + 4, 5) == 0xE3069283u);
-  CHECK(crc32c_extend(0, check.data(), check.size())
-        == 0xE3069283u);
-}
-
 // -- metadata encoding ----------------------------------------------------------
 
 TEST_CASE("A metadata checkpoint with every field survives encode and decode",

@@ -72,6 +72,7 @@ TEST_CASE("without options a program runs locally with two workers", "[config]")
   CHECK_FALSE(s.wal_enable);
   CHECK(s.checkpoint_dir.empty());
   CHECK(s.storage_level == "memory_ser_2");
+  CHECK(s.receiver_level.name == std::string{"MEMORY_ONLY_SER_2"});
   CHECK(s.block_manager_memory == 512ull * 1024 * 1024);
   CHECK(s.block_manager_local_dir.empty());
 }
@@ -154,6 +155,7 @@ TEST_CASE("sluice keys on the command line reach the settings", "[config]") {
   CHECK(s.checkpoint_dir == "/tmp/ckpt");
   CHECK(s.wal_enable);
   CHECK(s.storage_level == "memory_and_disk_2");
+  CHECK(s.receiver_level.name == std::string{"MEMORY_AND_DISK_2"});
 }
 
 TEST_CASE("the log level option sets the process threshold", "[config]") {

@@ -21,7 +21,7 @@ restart_policy policy(uint32_t max_restarts = 4) {
 TEST_CASE("the first restart of a lost receiver waits the restart delay",
           "[unit][supervision]") {
   receiver_supervision sup{policy()};
-  sup.started(7, "a", 0);
+  sup.started(7, 0);
   auto d = sup.failed(7, "a", 100);
   CHECK_FALSE(d.give_up);
   CHECK(d.failures == 1);
@@ -33,7 +33,7 @@ TEST_CASE("consecutive failures double the delay up to its maximum",
   receiver_supervision sup{policy(10)};
   std::vector<std::chrono::milliseconds> delays;
   for (int i = 0; i < 5; ++i) {
-    sup.started(1, "a", i * 10);
+    sup.started(1, i * 10);
     delays.push_back(sup.failed(1, "a", i * 10 + 5).delay);
   }
   CHECK(delays == std::vector<std::chrono::milliseconds>{200ms, 400ms, 800ms,
@@ -50,7 +50,7 @@ TEST_CASE("a failure past the restart budget gives the stream up for good",
   CHECK(d.failures == 3);
   CHECK(sup.given_up(3));
   // Stays given up, and other streams are not affected.
-  sup.started(3, "c", 3);
+  sup.started(3, 3);
   CHECK(sup.failed(3, "c", 4).give_up);
   CHECK_FALSE(sup.given_up(4));
   CHECK_FALSE(sup.failed(4, "a", 5).give_up);
@@ -67,7 +67,7 @@ TEST_CASE("a receiver that ran stably before failing starts a fresh count",
   receiver_supervision sup{policy(2)};
   sup.failed(1, "a", 0);
   sup.failed(1, "a", 10);
-  sup.started(1, "b", 20);
+  sup.started(1, 20);
   auto d = sup.failed(1, "b", 20 + 30000);
   CHECK_FALSE(d.give_up);
   CHECK(d.failures == 1);
@@ -78,7 +78,7 @@ TEST_CASE("a failure right after a restart adds to the streak",
           "[unit][supervision]") {
   receiver_supervision sup{policy(5)};
   sup.failed(1, "a", 0);
-  sup.started(1, "b", 300);
+  sup.started(1, 300);
   auto d = sup.failed(1, "b", 400);
   CHECK(d.failures == 2);
   CHECK(d.delay == 400ms);
@@ -95,7 +95,7 @@ TEST_CASE("placement picks the node with the fewest receivers and breaks ties by
 TEST_CASE("a restart avoids the node of the last failure while another is live",
           "[unit][supervision]") {
   receiver_supervision sup{policy()};
-  sup.started(1, "a", 0);
+  sup.started(1, 0);
   sup.failed(1, "a", 10);
   // "a" has the fewest receivers but is where the receiver just failed.
   CHECK(sup.pick(1, {{"a", 0}, {"b", 3}}) == "b");

@@ -12,7 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -329,6 +328,7 @@ TEST_CASE("crc32c matches the standard check value and masking round trips",
   const char* digits = "123456789";
   CHECK(crc32c(digits, 9) == 0xE3069283u);
   CHECK(crc32c(digits, 0) == 0u);
+  CHECK(crc32c(nullptr, 0) == 0u);
   CHECK(crc32c_extend(crc32c(digits, 4), digits + 4, 5) == 0xE3069283u);
   CHECK(crc32c_extend(0, digits, 9) == 0xE3069283u);
   for (uint32_t x : {0u, 1u, 0xE3069283u, 0xFFFFFFFFu, 0xa282ead8u}) {
