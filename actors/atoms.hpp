@@ -20,6 +20,9 @@ using task_done_atom = caf::atom_constant<caf::atom("taskdone")>;
 using source_event_atom = caf::atom_constant<caf::atom("srcevent")>;
 using wal_append_atom = caf::atom_constant<caf::atom("walappend")>;
 using set_tracker_atom = caf::atom_constant<caf::atom("settracker")>;
+/// Worker node -> its receiver: stop, reporting every unacknowledged block
+/// to the tracker given (answers ReceiverStopped once all are acknowledged).
+using hand_over_atom = caf::atom_constant<caf::atom("handover")>;
 using source_ended_atom = caf::atom_constant<caf::atom("srcended")>;
 using resend_atom = caf::atom_constant<caf::atom("resend")>;
 using state_checkpointed_atom = caf::atom_constant<caf::atom("stateckpt")>;

@@ -35,7 +35,8 @@ void announce(membership_ptr self, const worker_entry& w, bool joined,
 
 msg<wire::RegisterWorkerAck> ack(const std::string& node, bool accepted,
                                  const std::string& reason,
-                                 bool new_incarnation = false) {
+                                 bool new_incarnation = false,
+                                 std::vector<caf::actor> caps = {}) {
   capnp::MallocMessageBuilder b;
   auto a = b.initRoot<wire::RegisterWorkerAck>();
   a.setNode(node);
@@ -43,7 +44,7 @@ msg<wire::RegisterWorkerAck> ack(const std::string& node, bool accepted,
   a.setReason(reason);
   a.setDriverNode("driver");
   a.setNewIncarnation(new_incarnation);
-  return make_msg<wire::RegisterWorkerAck>(b);
+  return make_msg<wire::RegisterWorkerAck>(b, {}, std::move(caps));
 }
 
 /// Forgets a registered worker and tells the tracker and the scheduler.
@@ -77,11 +78,16 @@ void declare_lost(membership_ptr self, std::map<std::string, worker_entry>::iter
   announce(self, lost, false);
 }
 
-msg<wire::RegisterWorkerAck> refuse_incarnation(const std::string& node) {
+/// The tracker travels with the refusal: the node's receivers hand their
+/// unacknowledged blocks to it before they stop (their old tracker handle
+/// died with the connection), so a node cut off for a while loses none of
+/// what it received meanwhile.
+msg<wire::RegisterWorkerAck> refuse_incarnation(membership_ptr self,
+                                                const std::string& node) {
   auto reason = "node " + node + " was declared lost; it must rejoin as a new "
                                  "incarnation";
   SLUICE_INFO("membership", reason);
-  return ack(node, false, reason, true);
+  return ack(node, false, reason, true, {self->state.tracker});
 }
 
 } // namespace
@@ -150,7 +156,7 @@ caf::behavior membership(membership_ptr self, uint64_t fingerprint,
       w.task_executor = m.caps[1];
       w.node_actor = m.caps[2];
       if (st.lost.count(w.node) > 0)
-        return refuse_incarnation(w.node);
+        return refuse_incarnation(self, w.node);
       auto old = st.workers.find(w.node);
       if (old != st.workers.end() && old->second.node_actor == w.node_actor) {
         if (caf::actor_cast<caf::abstract_actor*>(old->second.node_actor)
@@ -160,7 +166,7 @@ caf::behavior membership(membership_ptr self, uint64_t fingerprint,
           // did meanwhile is unknown, as for any node declared lost.
           declare_lost(self, old, caf::exit_reason::remote_link_unreachable,
                        true);
-          return refuse_incarnation(w.node);
+          return refuse_incarnation(self, w.node);
         }
         // Same node actor: it restarted a BlockManager or TaskExecutor.
         auto& cur = old->second;

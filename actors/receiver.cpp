@@ -74,11 +74,12 @@ private:
 
 void maybe_finish_stop(receiver_ptr self) {
   auto& st = self->state;
-  if (!st.stopping || st.pending_puts > 0)
+  // A block leaves `unacked` once the tracker acknowledged it: ending
+  // before that would drop blocks whose AddBlock may never have arrived (a
+  // receiver handing over after its node was cut off re-sends them to the
+  // tracker it was just given).
+  if (!st.stopping || st.pending_puts > 0 || !st.unacked.empty())
     return;
-  for (auto& [id, b] : st.unacked)
-    if (!b.reported)
-      return; // still waiting for the BlockManager or the WAL
   capnp::MallocMessageBuilder b;
   auto r = b.initRoot<wire::ReceiverStopped>();
   r.setStream(st.stream);
@@ -115,6 +116,7 @@ void report(receiver_ptr self, const std::string& id) {
       [self, id](const msg<wire::AddBlockAck>&) {
         self->state.unacked.erase(id);
         self->state.ack_failures = 0;
+        maybe_finish_stop(self);
       },
       [self, id, tracker](caf::error& err) {
         // Kept: re-sent when a restarted driver adopts this receiver, or
@@ -402,6 +404,17 @@ void set_peers(receiver_ptr self, const msg<wire::ReceiverPeers>& m) {
     replicate(self, id);
 }
 
+/// A restarted driver adopted this receiver, or its node hands it over:
+/// what the old tracker never acknowledged goes to the new one (which
+/// ignores what it already has).
+void set_tracker(receiver_ptr self, caf::actor tracker) {
+  auto& st = self->state;
+  st.tracker = std::move(tracker);
+  for (auto& [id, b] : st.unacked)
+    if (b.reported)
+      report(self, id);
+}
+
 /// Ends the receiver once it is stopping and every block it cut is
 /// reported: asked to stop (the promise is answered) or its source ended.
 void begin_stop(receiver_ptr self) {
@@ -493,13 +506,35 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
         self->send(self->state.tracker, ev);
     },
     [self](set_tracker_atom, caf::actor tracker) {
-      // A restarted driver adopted this receiver: what the old one never
-      // acknowledged goes to the new one (which ignores what it already has).
+      set_tracker(self, std::move(tracker));
+    },
+    [self](hand_over_atom, caf::actor tracker)
+      -> caf::result<msg<wire::ReceiverStopped>> {
+      // Its node leaves (a new incarnation) or the stream runs elsewhere:
+      // the peers it knows may be gone with the node's connections (a put to
+      // a dead remote proxy waits for its whole timeout), so what is left
+      // keeps the copies it has; the WAL, if on, holds it too.
       auto& st = self->state;
-      st.tracker = std::move(tracker);
+      if (st.stopping)
+        return make_error(errc::refused, "receiver is already stopping");
+      st.replication = 1;
+      st.peers.clear();
       for (auto& [id, b] : st.unacked)
-        if (b.reported)
-          report(self, id);
+        if (!b.replicated && b.replica_attempt != 0) {
+          b.replica_attempt = 0; // its reply, if any, is ignored
+          b.replicated = true;
+        }
+      set_tracker(self, std::move(tracker));
+      st.stopped = self->make_response_promise();
+      std::vector<std::string> ids;
+      for (auto& [id, b] : st.unacked)
+        ids.push_back(id);
+      for (auto& id : ids) { // both may erase
+        replicate(self, id);
+        maybe_report(self, id);
+      }
+      begin_stop(self);
+      return caf::delegated<msg<wire::ReceiverStopped>>{};
     },
     [self](resend_atom, const std::string& id) { report(self, id); },
     [self](const msg<wire::ReceiverPeers>& m) { set_peers(self, m); },

@@ -57,7 +57,9 @@ struct receiver_peer {
 /// tracker acknowledges it, and pending blocks are re-sent when a restarted
 /// driver's tracker adopts this receiver (set_tracker_atom), so a driver
 /// crash loses nothing that reached a block. StopReceiver stops the source,
-/// cuts and reports what was buffered, then answers ReceiverStopped. A
+/// cuts and reports what was buffered, and answers ReceiverStopped once the
+/// tracker acknowledged every block (its node hands a receiver over this
+/// way, after set_tracker_atom names the tracker to report to). A
 /// source that throws ends the receiver the same way, but with an error
 /// (errc::source_failed) after its last block was acknowledged, so the
 /// tracker restarts it; a source that returns by itself ends it normally.

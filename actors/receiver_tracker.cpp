@@ -422,9 +422,21 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
           if (s == st.streams.end())
             continue;
           if (!s->second.node.empty() && s->second.node != node) {
+            // The second came back after its stream was placed again (it
+            // re-registered late): it stops, reporting what it received.
             SLUICE_WARN("tracker", "stream " << stream << " runs on "
                                              << s->second.node << " and on "
-                                             << node << ": keeping the first");
+                                             << node
+                                             << ": keeping the first, the "
+                                                "second hands its blocks over");
+            capnp::MallocMessageBuilder b;
+            auto stop = b.initRoot<wire::StopReceiver>();
+            stop.setStream(stream);
+            stop.setReason("stream " + std::to_string(stream) + " runs on "
+                           + s->second.node);
+            self->send(w.node_actor,
+                       make_msg<wire::StopReceiver>(
+                         b, {}, {caf::actor_cast<caf::actor>(self)}));
             continue;
           }
           if (s->second.node.empty()) {

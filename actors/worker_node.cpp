@@ -32,6 +32,8 @@ worker_node_state::~worker_node_state() {
       caf::anon_send_exit(*child, caf::exit_reason::user_shutdown);
   for (auto& child : retiring)
     caf::anon_send_exit(child, caf::exit_reason::user_shutdown);
+  for (auto& r : handing_over)
+    caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
 }
 
 namespace {
@@ -42,6 +44,11 @@ using restart_bm_atom = caf::atom_constant<caf::atom("restartbm")>;
 using restart_te_atom = caf::atom_constant<caf::atom("restartte")>;
 
 constexpr auto connect_retry = std::chrono::milliseconds{500};
+
+/// A receiver handing over whose blocks the tracker has not acknowledged by
+/// then is ended, its remaining blocks dropped (the driver is unreachable
+/// again; they are in its WAL, if on, but nobody will read them).
+constexpr auto handover_timeout = std::chrono::seconds{30};
 
 /// Registers (again) with the driver, once there is one and both children
 /// run: a registration from a registered node is its capability refresh.
@@ -89,8 +96,45 @@ void fail_held_puts(worker_ptr self, const std::string& why) {
 void stop_receivers(worker_ptr self) {
   for (auto& [stream, r] : self->state.receivers)
     self->send_exit(r, caf::exit_reason::user_shutdown);
+  for (auto& r : self->state.handing_over)
+    self->send_exit(r, caf::exit_reason::user_shutdown);
   self->state.receivers.clear();
   self->state.trackers.clear();
+  self->state.handing_over.clear();
+}
+
+/// Stops the receiver of `stream` without losing what it took from its
+/// source: it reports its last blocks and every block not yet acknowledged
+/// to `tracker` (the driver's current one: the handle it holds may have
+/// died with a connection), and ends once each is acknowledged. Killing it
+/// instead would drop them, and a source without acknowledgements (a
+/// socket) never sends them again.
+void hand_over(worker_ptr self, uint32_t stream, const caf::actor& tracker,
+               const std::string& why) {
+  auto& st = self->state;
+  auto i = st.receivers.find(stream);
+  if (i == st.receivers.end())
+    return;
+  auto r = i->second;
+  st.receivers.erase(i);
+  st.trackers.erase(stream);
+  st.handing_over.push_back(r);
+  auto node = st.node;
+  SLUICE_INFO("worker", node << ": handing over the receiver of stream "
+                             << stream << " (" << why << ")");
+  self->request(r, handover_timeout, hand_over_atom::value, tracker)
+    .then(
+      [node, stream](const msg<wire::ReceiverStopped>&) {
+        SLUICE_INFO("worker", node << ": the receiver of stream " << stream
+                                   << " handed its blocks over and stopped");
+      },
+      [self, r, node, stream](caf::error& err) {
+        SLUICE_ERROR("worker", node << ": the receiver of stream " << stream
+                                    << " could not hand its blocks over ("
+                                    << describe(err)
+                                    << "); its unacknowledged blocks are dropped");
+        self->send_exit(r, caf::exit_reason::user_shutdown);
+      });
 }
 
 /// The orderly ways out of a worker node (the state's destructor covers the
@@ -148,21 +192,25 @@ void child_ended(worker_ptr self, bool is_block_manager, const caf::error& reaso
 
 /// The driver declared this node lost and gave its work to others: stop
 /// everything of this incarnation, then (finish_rejoin) start afresh under
-/// the next id.
-void rejoin(worker_ptr self) {
+/// the next id. Receivers hand their blocks to `tracker` first; puts held
+/// meanwhile go to the next BlockManager.
+void rejoin(worker_ptr self, const caf::actor& tracker) {
   auto& st = self->state;
   auto old = st.node;
   st.node = st.identity->next_incarnation();
   SLUICE_WARN("worker", old << ": the driver declared this node lost; it "
                                "rejoins as a new incarnation "
-                            << st.node << " (stopping " << st.receivers.size()
-                            << " receivers, whose unacknowledged blocks are "
-                               "dropped, and dropping "
+                            << st.node << " (handing over "
+                            << st.receivers.size()
+                            << " receivers, then dropping "
                             << st.store->size() << " blocks)");
   st.rejoining = true;
   st.registered = false;
-  fail_held_puts(self, "node " + old + " was declared lost");
-  stop_receivers(self);
+  std::vector<uint32_t> streams;
+  for (auto& [stream, r] : st.receivers)
+    streams.push_back(stream);
+  for (auto stream : streams)
+    hand_over(self, stream, tracker, "node " + old + " rejoins as " + st.node);
   for (auto* child : {&st.block_manager, &st.task_executor})
     if (*child) {
       self->send_exit(*child, caf::exit_reason::user_shutdown);
@@ -340,6 +388,10 @@ void on_down(worker_ptr self, caf::down_msg& dm) {
       receiver_ended(self, i, dm.reason);
       return;
     }
+  auto& ho = st.handing_over;
+  ho.erase(std::remove_if(ho.begin(), ho.end(),
+                          [&](auto& r) { return r.address() == dm.source; }),
+           ho.end());
 }
 
 void on_ack(worker_ptr self, const msg<wire::RegisterWorkerAck>& m) {
@@ -363,7 +415,7 @@ void on_ack(worker_ptr self, const msg<wire::RegisterWorkerAck>& m) {
     return;
   if (new_incarnation) {
     if (!st.rejoining)
-      rejoin(self);
+      rejoin(self, m.caps.empty() ? caf::actor{} : m.caps[0]);
     if (st.retiring.empty())
       finish_rejoin(self);
     return;
@@ -437,12 +489,14 @@ caf::behavior worker_node(worker_ptr self, std::shared_ptr<node_identity> identi
       -> caf::result<msg<wire::ReceiverEvent>> { return start_receiver(self, m); },
     [self](const msg<wire::PutBlock>& m) -> caf::result<msg<wire::PutBlockAck>> {
       // A receiver's put, forwarded to the current BlockManager. Only this
-      // node's live receivers may put through it: a late put of a receiver
-      // stopped for a new incarnation must not land in the new one's store.
+      // node's receivers may put through it (those handing over included:
+      // they report what they put, also into a new incarnation's store).
       auto& st = self->state;
       auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
       if (std::none_of(st.receivers.begin(), st.receivers.end(),
-                       [&](auto& kv) { return kv.second.address() == sender; }))
+                       [&](auto& kv) { return kv.second.address() == sender; })
+          && std::none_of(st.handing_over.begin(), st.handing_over.end(),
+                          [&](auto& r) { return r.address() == sender; }))
         return make_error(errc::refused, "PutBlock to worker node " + st.node
                                            + " from an actor that is not one "
                                              "of its receivers");
@@ -452,6 +506,20 @@ caf::behavior worker_node(worker_ptr self, std::shared_ptr<node_identity> identi
       else
         st.held_puts.emplace_back(std::move(rp), m);
       return caf::delegated<msg<wire::PutBlockAck>>{};
+    },
+    [self](const msg<wire::StopReceiver>& m) {
+      // The tracker runs this stream elsewhere already (this node came back
+      // after its receiver was replaced): one reader of a source at a time.
+      uint32_t stream = 0;
+      std::string why;
+      if (auto err = read_msg(m, [&](wire::StopReceiver::Reader r) {
+            stream = r.getStream();
+            why = r.getReason();
+          })) {
+        SLUICE_WARN("worker", describe(err));
+        return;
+      }
+      hand_over(self, stream, m.caps.empty() ? caf::actor{} : m.caps[0], why);
     },
     [self](node_children_atom) {
       return std::vector<caf::actor>{self->state.block_manager,

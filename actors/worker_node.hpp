@@ -63,9 +63,14 @@ constexpr std::chrono::milliseconds child_restart_max_delay{2000};
 /// connection to the driver is lost it keeps its blocks and looks for the
 /// driver again. A driver that refuses it (a different graph) ends it with
 /// errc::graph_mismatch. A driver that declared its node id lost answers
-/// with `newIncarnation`: the node stops its receivers, waits for its old
-/// BlockManager and TaskExecutor to end, drops every block, takes the next
-/// id of its node_identity and registers again as a new worker.
+/// with `newIncarnation`: the node hands its receivers over (each stops its
+/// source, stores what it buffered and reports every block the driver has
+/// not acknowledged to the tracker named in the answer, before it ends),
+/// waits for its old BlockManager and TaskExecutor to end, drops every
+/// block, takes the next id of its node_identity and registers again as a
+/// new worker. Puts of receivers handing over go to the new BlockManager
+/// (they report those blocks themselves), so nothing a receiver took from
+/// its source is dropped unreported.
 /// Lifetime: spawned by the streaming_context (in worker mode restarted by
 /// it after a crash, with the same identity and store). Concurrency: an
 /// actor; the block store and identity it shares are thread-safe.
@@ -94,6 +99,10 @@ struct worker_node_state {
   std::vector<std::pair<caf::response_promise, msg<wire::PutBlock>>> held_puts;
   std::map<uint32_t, caf::actor> receivers;
   std::map<uint32_t, caf::actor> trackers; ///< who started each receiver
+  /// Receivers stopping while they hand their unacknowledged blocks to the
+  /// driver (hand_over): no longer this node's receivers, but their puts
+  /// are still taken and they end with the node.
+  std::vector<caf::actor> handing_over;
   /// Children of an incarnation the driver declared lost, still ending.
   std::vector<caf::actor> retiring;
   bool rejoining = false; ///< waits for `retiring` before it registers anew

@@ -20,8 +20,9 @@ struct RegisterWorkerAck {
   driverNode @2 :Text;
   newIncarnation @3 :Bool;   # refused: the driver declared this node id lost (its
                              # connection died); nothing of it is trusted. The worker
-                             # stops its receivers, drops its blocks and registers
-                             # again under a new node id.
+                             # stops its receivers, handing their unacknowledged
+                             # blocks to the tracker (capability [0] of this answer),
+                             # drops its blocks and registers again under a new node id.
   node @4 :Text;             # the node id this answers (a worker that changed its id
                              # ignores answers meant for an earlier one)
 }

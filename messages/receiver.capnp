@@ -13,8 +13,14 @@ struct StartReceiver {
 
 struct StopReceiver {
   # Tracker -> receiver: stop the source, cut and report what was buffered,
-  # then answer ReceiverStopped.
+  # wait until the tracker acknowledged every block, then answer
+  # ReceiverStopped.
+  # Also tracker -> worker node, to hand over the receiver of `stream` that
+  # runs there while the stream runs elsewhere (a worker that re-registered
+  # after its receiver was replaced): the node stops that receiver the same
+  # way, its unacknowledged blocks going to capability [0], the tracker.
   reason @0 :Text;
+  stream @1 :UInt32;
 }
 
 struct ReceiverStopped {

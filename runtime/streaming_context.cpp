@@ -391,7 +391,17 @@ void streaming_context::stop(bool graceful) {
                    SLUICE_ERROR("context", "the stop did not finish cleanly: "
                                              << describe(err));
                });
-    if (settings_.mode == run_mode::driver) {
+    // Workers leave only when the driver stops because it was told to. A
+    // driver that ended on an error (state_lost, a failed recovery) is
+    // about to be restarted by its supervisor, which adopts the workers and
+    // their receivers: telling them to shut down would leave the restarted
+    // driver without a cluster.
+    bool failed = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      failed = terminated_ && reason_;
+    }
+    if (settings_.mode == run_mode::driver && !failed) {
       self->request(membership_, std::chrono::seconds{10},
                     shutdown_workers_atom::value, std::string{"the driver stopped"})
         .receive([](size_t n) {

@@ -31,6 +31,15 @@ constexpr milliseconds max_backoff{2000};
 /// retried failure like any other.
 constexpr milliseconds connect_timeout{10000};
 
+/// On a stop, bytes that already arrived are read before the connection
+/// closes: the peer took them as delivered, and a socket stream has no
+/// acknowledgements that would make it send them again. Reading ends once
+/// nothing came for drain_quiet, or after drain_limit (a peer that never
+/// pauses); what arrives after the close is lost, as on any TCP stream
+/// without acknowledgements.
+constexpr int drain_quiet_ms = 20;
+constexpr milliseconds drain_limit{200};
+
 /// Bytes per recv(): a busy stream costs few system calls, and the line
 /// buffer grows to the size of the longest line only.
 constexpr size_t read_buffer_size = 64 * 1024;
@@ -185,6 +194,9 @@ private:
   std::string read_until_closed(int fd, block_generator& out, stop_signal& stop,
                                 bool& received);
 
+  /// Reads what arrived on `fd` until it is quiet (see drain_quiet_ms).
+  void drain(int fd, block_generator& out);
+
   std::string host_;
   uint16_t port_;
   std::string endpoint_;
@@ -271,6 +283,7 @@ std::string socket_source::read_until_closed(int fd, block_generator& out,
   std::string how;
   while (how.empty()) {
     if (stop.stop_requested()) {
+      drain(fd, out);
       how = "closed on stop";
       break;
     }
@@ -299,6 +312,23 @@ std::string socket_source::read_until_closed(int fd, block_generator& out,
   if (!pending_.empty())
     push_line(pending_, out);
   return how;
+}
+
+void socket_source::drain(int fd, block_generator& out) {
+  auto deadline = std::chrono::steady_clock::now() + drain_limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{fd, POLLIN, 0};
+    auto n = ::poll(&pfd, 1, drain_quiet_ms);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return;
+    auto got = ::recv(fd, buf_.get(), read_buffer_size, 0);
+    if (got > 0)
+      push_lines(buf_.get(), buf_.get() + got, pending_, out);
+    else if (got == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
+      return;
+  }
 }
 
 } // namespace

@@ -12,7 +12,7 @@
 #include "runtime/block.hpp"
 #include "runtime/recovery/paths.hpp"
 #include "runtime/wal/recovery.hpp"
-#include "tests/process/cluster.hpp"
+#include "tests/process/supervised.hpp"
 
 // Failover with real processes: a worker that runs a receiver is killed
 // with SIGKILL (its blocks live on in the receiver WAL), and a supervised
@@ -46,43 +46,6 @@ std::set<long long> lines_in_wal(const std::string& dir) {
   CHECK(scanned);
   CHECK_FALSE(bad);
   return lines;
-}
-
-/// Kills (SIGKILL) the supervisor, then the driver processes it started that
-/// still run, when a test ends early: they are not children of the test, so
-/// nothing else would end them (the supervisor first, so it starts no new
-/// one meanwhile).
-struct supervised_children_guard {
-  child_process* supervisor;
-
-  ~supervised_children_guard() {
-    supervisor->signal(SIGKILL);
-    supervisor->wait();
-    static const std::regex re{"driver process ([0-9]+) started"};
-    auto log = supervisor->err();
-    for (std::sregex_iterator i{log.begin(), log.end(), re}, end; i != end; ++i) {
-      auto pid = std::stoi((*i)[1]);
-      // The pid may have been reused by now: only a wordcount driver is ours.
-      auto cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
-      if (cmdline.find("--role=driver") != std::string::npos
-          && cmdline.find("wordcount") != std::string::npos)
-        ::kill(pid, SIGKILL);
-    }
-  }
-};
-
-/// Starts a stateful word count over directory `in` (created) with a
-/// checkpoint, its driver under --supervise; returns the driver's port,
-/// chosen here and not by the OS at each start: a restarted driver must
-/// listen where the workers look for it.
-uint16_t start_supervised_driver(wordcount_cluster& c, const std::string& in) {
-  fs::create_directories(in);
-  c.app_args = {"--source=dir://" + in, "--batch-interval=200ms", "--stateful",
-                "--checkpoint=" + (c.dir / "ckpt"),
-                "--sluice.stop-gracefully-on-shutdown=true"};
-  auto port = free_port();
-  c.start_driver(port, {"--supervise"});
-  return port;
 }
 
 } // namespace
@@ -226,11 +189,9 @@ TEST_CASE("a supervised driver killed with SIGKILL is restarted and recovers",
   REQUIRE(wait_until([&] { return feed.exact_totals(); }, std::chrono::seconds{60}));
 
   // The child the supervisor started, not the supervisor itself.
-  std::smatch m;
-  auto log = c.driver->err();
-  static const std::regex started{"driver process ([0-9]+) started"};
-  REQUIRE(std::regex_search(log, m, started));
-  auto child = std::stoi(m[1]);
+  auto drivers = supervised_drivers(*c.driver);
+  REQUIRE_FALSE(drivers.empty());
+  auto child = drivers.front();
   REQUIRE(child != c.driver->pid());
   REQUIRE(::kill(child, SIGKILL) == 0);
   // Files arrive while the driver is down; the new one must take them.
