@@ -503,7 +503,10 @@ int run(int argc, char** argv, const std::function<void(config&)>& add_options,
     }
     if (auto err = ssc.await_termination()) {
       std::cerr << "error: " << describe(err) << "\n";
-      rc = 1;
+      rc = err.category() == error_category()
+               && err.code() == static_cast<uint8_t>(errc::state_lost)
+             ? exit_restart_to_recover
+             : 1;
     }
     ssc.stop(false);
   }

@@ -18,6 +18,15 @@ namespace sluice {
 namespace {
 
 using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds min_backoff{500};
+constexpr milliseconds max_backoff{10000};
+/// A child that ran this long was no crash loop: the next delay is the least.
+constexpr milliseconds stable_run{5000};
+/// After a restart asked for: long enough for the old process's port to be
+/// free again (it exited), short enough not to add to the recovery.
+constexpr milliseconds recover_delay{200};
 
 std::vector<std::string> child_args(int argc, char** argv) {
   std::vector<std::string> args;
@@ -54,13 +63,24 @@ std::string describe_status(int status) {
 
 } // namespace
 
+milliseconds restart_delays::next(int status, milliseconds ran) {
+  if (ran >= stable_run)
+    backoff_ = min_backoff;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == exit_restart_to_recover
+      && ran >= std::chrono::seconds{1})
+    return recover_delay; // asked for, not a crash: the streak stays as it is
+  auto delay = backoff_;
+  backoff_ = std::min(backoff_ * 2, max_backoff);
+  return delay;
+}
+
 int supervise(int argc, char** argv) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   auto args = child_args(argc, argv);
-  auto backoff = std::chrono::milliseconds{500};
+  restart_delays delays;
   int forwarded = 0;
   for (uint64_t incarnation = 1;; ++incarnation) {
     auto started = steady::now();
@@ -90,14 +110,14 @@ int supervise(int argc, char** argv) {
     }
     if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 2))
       return WEXITSTATUS(status);
-    if (steady::now() - started > std::chrono::seconds{30})
-      backoff = std::chrono::milliseconds{500};
+    auto delay = delays.next(status, std::chrono::duration_cast<milliseconds>(
+                                       steady::now() - started));
     SLUICE_WARN("supervisor", "driver process " << pid << " died ("
                                                 << describe_status(status)
                                                 << "); restarting in "
-                                                << backoff.count() << " ms");
+                                                << delay.count() << " ms");
     // The back-off wait still honours a stop request.
-    auto until = steady::now() + backoff;
+    auto until = steady::now() + delay;
     while (steady::now() < until) {
       auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
         until - steady::now());
@@ -106,7 +126,6 @@ int supervise(int argc, char** argv) {
       if (sig == SIGINT || sig == SIGTERM)
         return 0;
     }
-    backoff = std::min(backoff * 2, std::chrono::milliseconds{10000});
   }
 }
 

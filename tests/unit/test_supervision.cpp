@@ -4,6 +4,7 @@
 
 #include "runtime/cluster/node_identity.hpp"
 #include "runtime/cluster/restart_budget.hpp"
+#include "runtime/supervisor.hpp"
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -66,4 +67,51 @@ TEST_CASE("a node identity names each new incarnation after its base id",
   CHECK(id.next_incarnation() == "worker-h-42-7-i3");
   CHECK(id.incarnation() == 3);
   CHECK(id.base() == "worker-h-42-7");
+}
+
+namespace {
+
+/// waitpid() statuses, as the supervisor sees them.
+int exited(int code) {
+  return (code & 0xff) << 8;
+}
+
+int killed(int sig) {
+  return sig & 0x7f;
+}
+
+} // namespace
+
+TEST_CASE("a supervised driver that keeps crashing at start waits longer each "
+          "time, up to 10 s",
+          "[supervision]") {
+  restart_delays d;
+  CHECK(d.next(killed(9), 100ms) == 500ms);
+  CHECK(d.next(exited(1), 100ms) == 1000ms);
+  CHECK(d.next(exited(1), 100ms) == 2000ms);
+  CHECK(d.next(exited(1), 100ms) == 4000ms);
+  CHECK(d.next(exited(1), 100ms) == 8000ms);
+  CHECK(d.next(exited(1), 100ms) == 10000ms);
+  CHECK(d.next(exited(1), 100ms) == 10000ms);
+}
+
+TEST_CASE("a supervised driver that ran a while before it was killed is "
+          "restarted after the shortest back-off, however often it happens",
+          "[supervision]") {
+  restart_delays d;
+  for (int i = 0; i < 6; ++i)
+    CHECK(d.next(killed(9), 5s) == 500ms);
+}
+
+TEST_CASE("a supervised driver that exits to recover lost state is restarted "
+          "after 200 ms and does not lengthen the crash back-off",
+          "[supervision]") {
+  restart_delays d;
+  CHECK(d.next(killed(9), 100ms) == 500ms);
+  CHECK(d.next(exited(exit_restart_to_recover), 2s) == 200ms);
+  CHECK(d.next(exited(exit_restart_to_recover), 2s) == 200ms);
+  CHECK(d.next(killed(9), 100ms) == 1000ms);
+  // One that asks at once after its start may be failing its recovery:
+  // the crash back-off applies.
+  CHECK(d.next(exited(exit_restart_to_recover), 100ms) == 2000ms);
 }
