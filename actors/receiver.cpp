@@ -20,10 +20,6 @@ namespace {
 
 using receiver_ptr = caf::stateful_actor<receiver_state>*;
 
-/// A replica put that takes longer counts as failed and moves to the next
-/// peer (a peer that is lost is noticed sooner: ReceiverPeers drops it).
-constexpr auto replica_put_timeout = std::chrono::seconds{10};
-
 msg<wire::ReceiverEvent> event(uint32_t stream, const std::string& node,
                                wire::ReceiverEvent::Kind kind,
                                const std::string& text) {
@@ -72,22 +68,22 @@ private:
   std::string what_;
 };
 
+/// Ends the receiver once it is stopping and the tracker acknowledged every
+/// block: ending before would drop blocks whose AddBlock may never have
+/// arrived (a receiver handing over after its node was cut off re-sends
+/// them to the tracker it was just given).
 void maybe_finish_stop(receiver_ptr self) {
   auto& st = self->state;
-  // A block leaves `unacked` once the tracker acknowledged it: ending
-  // before that would drop blocks whose AddBlock may never have arrived (a
-  // receiver handing over after its node was cut off re-sends them to the
-  // tracker it was just given).
-  if (!st.stopping || st.pending_puts > 0 || !st.unacked.empty())
+  if (!st.stopping || !st.pending->empty())
     return;
   capnp::MallocMessageBuilder b;
   auto r = b.initRoot<wire::ReceiverStopped>();
   r.setStream(st.stream);
-  r.setBlocks(st.blocks);
-  r.setRecords(st.records);
-  SLUICE_INFO("receiver", "stream " << st.stream << " on " << st.node
-                                    << " stopped after " << st.records
-                                    << " records in " << st.blocks << " blocks");
+  r.setBlocks(st.pending->blocks_reported());
+  r.setRecords(st.pending->records_reported());
+  SLUICE_INFO("receiver", "stream " << st.stream << " on " << st.node << " stopped after "
+                                    << st.pending->records_reported() << " records in "
+                                    << st.pending->blocks_reported() << " blocks");
   if (st.stopped.pending())
     st.stopped.deliver(make_msg<wire::ReceiverStopped>(b));
   if (!st.source_failure.empty())
@@ -98,23 +94,22 @@ void maybe_finish_stop(receiver_ptr self) {
     self->quit();
 }
 
-/// Sends AddBlock for `id` to the current tracker; the block stays pending
+/// Sends AddBlock for `ref` to the current tracker; the block stays pending
 /// until acknowledged.
-void report(receiver_ptr self, const std::string& id) {
+void report(receiver_ptr self, const block_ref& ref) {
   auto& st = self->state;
-  auto i = st.unacked.find(id);
-  if (i == st.unacked.end() || !st.tracker)
+  if (!st.tracker)
     return;
-  i->second.reported = true;
   capnp::MallocMessageBuilder out;
   auto add = out.initRoot<wire::AddBlock>();
   add.setStream(st.stream);
-  encode(i->second.ref, add.initBlock());
+  encode(ref, add.initBlock());
   auto tracker = st.tracker;
+  auto id = ref.id;
   self->request(tracker, std::chrono::seconds{10}, make_msg<wire::AddBlock>(out))
     .then(
       [self, id](const msg<wire::AddBlockAck>&) {
-        self->state.unacked.erase(id);
+        self->state.pending->acked(id);
         self->state.ack_failures = 0;
         maybe_finish_stop(self);
       },
@@ -123,7 +118,7 @@ void report(receiver_ptr self, const std::string& id) {
         // after a pause if the tracker is alive but refused it. Said once
         // per streak: a driver outage would otherwise flood the log.
         auto& st = self->state;
-        if (st.tracker == tracker && st.unacked.count(id) > 0) {
+        if (st.tracker == tracker && st.pending->reported_ref(id) != nullptr) {
           if (st.ack_failures++ == 0)
             SLUICE_WARN("receiver", "stream " << st.stream << ": block " << id
                                               << " not acknowledged ("
@@ -134,8 +129,6 @@ void report(receiver_ptr self, const std::string& id) {
       });
 }
 
-void replicate(receiver_ptr self, const std::string& id);
-
 /// How each copy of a received block is kept: bytes already (serialized),
 /// and at a disk level allowed to spill when its BlockManager is over its
 /// memory budget. The second copy is this receiver's own put, not the
@@ -145,230 +138,142 @@ storage_level copy_level(const receiver_state& st) {
                      : storage_level::memory_only_ser();
 }
 
-/// Reports a block once every copy it will have is written: the local
-/// BlockManager's, the replica's (or replication gave up) and the WAL's.
-void maybe_report(receiver_ptr self, const std::string& id) {
-  auto& st = self->state;
-  auto i = st.unacked.find(id);
-  if (i == st.unacked.end())
-    return;
-  auto& b = i->second;
-  if (!b.stored || !b.logged || !b.replicated || b.reported)
-    return;
-  b.ref.locations.clear();
-  if (!b.local_node.empty())
-    b.ref.locations.push_back(b.local_node);
-  if (!b.replica_node.empty() && b.replica_node != b.local_node)
-    b.ref.locations.push_back(b.replica_node);
-  if (b.ref.locations.empty() && b.ref.wal.segment.empty()) {
-    // Nothing holds it, so it is not reported: the tracker never learns of
-    // data that is not held anywhere.
-    SLUICE_ERROR("receiver", "stream " << st.stream << ": block " << id
-                                       << " could not be stored anywhere; "
-                                          "its records are lost");
-    st.unacked.erase(i);
-    maybe_finish_stop(self);
-    return;
-  }
-  b.bytes = buffer{}; // every copy is written now
-  ++st.blocks;
-  st.records += b.ref.records;
-  report(self, id);
-  maybe_finish_stop(self);
-}
+void apply(receiver_ptr self, pending_effects fx);
 
-/// Puts the second copy of `id` on the next peer (round robin), unless the
-/// replication is not known yet (no ReceiverPeers so far) or one copy is
-/// wanted. Each peer is tried once per block; when all failed, or there is
-/// none, the block keeps one copy and the log says so once per streak.
-void replicate(receiver_ptr self, const std::string& id) {
+void put_local(receiver_ptr self, const std::string& id) {
   auto& st = self->state;
-  auto i = st.unacked.find(id);
-  if (i == st.unacked.end() || st.replication == 0 || i->second.replicated
-      || i->second.replica_attempt != 0)
+  auto* bytes = st.pending->bytes(id);
+  if (bytes == nullptr)
     return;
-  auto& b = i->second;
-  if (st.replication < 2) {
-    b.replicated = true;
-    maybe_report(self, id);
-    return;
-  }
-  if (b.replica_tries >= st.peers.size()) {
-    if (!st.degraded) {
-      st.degraded = true;
-      SLUICE_WARN("receiver", "stream " << st.stream << " on " << st.node
-                                        << ": replication degraded to one copy ("
-                                        << (st.peers.empty()
-                                              ? "no other live worker"
-                                              : "no other worker took block " + id)
-                                        << ")");
-    }
-    b.replicated = true;
-    maybe_report(self, id);
-    return;
-  }
-  auto peer = st.peers[st.next_peer++ % st.peers.size()];
-  ++b.replica_tries;
-  auto attempt = b.replica_attempt = ++st.replica_attempts;
-  b.replica_target = peer.node;
-  self->request(peer.block_manager, replica_put_timeout,
-                put_block(id, b.ref.records, copy_level(st), b.bytes))
-    .then(
-      [self, id, attempt](const msg<wire::PutBlockAck>& ack) {
-        auto& st = self->state;
-        auto i = st.unacked.find(id);
-        if (i == st.unacked.end() || i->second.replica_attempt != attempt)
-          return; // given up meanwhile (the peer left)
-        std::string where = i->second.replica_target;
-        if (auto err = read_msg(ack, [&](wire::PutBlockAck::Reader r) {
-              where = r.getNode();
-            }))
-          SLUICE_WARN("receiver", "bad PutBlockAck: " << describe(err));
-        i->second.replica_attempt = 0;
-        i->second.replica_node = where;
-        i->second.replicated = true;
-        if (st.degraded) {
-          st.degraded = false;
-          SLUICE_INFO("receiver", "stream " << st.stream << " on " << st.node
-                                            << ": blocks have two copies again");
-        }
-        maybe_report(self, id);
-      },
-      [self, id, attempt](caf::error& err) {
-        auto& st = self->state;
-        auto i = st.unacked.find(id);
-        if (i == st.unacked.end() || i->second.replica_attempt != attempt)
-          return;
-        SLUICE_WARN("receiver", "stream " << st.stream << ": cannot copy block "
-                                          << id << " to "
-                                          << i->second.replica_target << " ("
-                                          << describe(err) << "); next peer");
-        i->second.replica_attempt = 0;
-        replicate(self, id);
-      });
-}
-
-void retry_wal(receiver_ptr self);
-
-void append_to_wal(receiver_ptr self, const std::string& id) {
-  auto& st = self->state;
-  auto& blk = st.unacked.at(id);
-  blk.wal_pending = true;
-  ++st.pending_puts;
-  self->request(st.wal, caf::infinite, wal_append_atom::value, blk.bytes,
-                system_clock{}.now())
-    .then(
-      [self, id](const std::string& segment, uint64_t offset, uint32_t length) {
-        auto& st = self->state;
-        --st.pending_puts;
-        if (st.wal_failing) {
-          SLUICE_INFO("receiver", "stream " << st.stream << ": the WAL accepts "
-                                               "blocks again");
-          st.wal_failing = false;
-        }
-        auto i = st.unacked.find(id);
-        if (i != st.unacked.end()) {
-          i->second.ref.wal = wal_ref{st.wal_dir, segment, offset, length};
-          i->second.logged = true;
-          i->second.wal_pending = false;
-        }
-        maybe_report(self, id);
-        // Blocks held back while the WAL failed follow one after the other.
-        retry_wal(self);
-        maybe_finish_stop(self);
-      },
-      [self, id](caf::error& err) {
-        auto& st = self->state;
-        --st.pending_puts;
-        if (auto i = st.unacked.find(id); i != st.unacked.end())
-          i->second.wal_pending = false;
-        // Not reported, not dropped: retried at the next block tick, so a
-        // full disk delays blocks instead of losing them or reporting
-        // blocks the WAL does not hold.
-        if (!st.wal_failing) {
-          st.wal_failing = true;
-          auto text = "cannot write block " + id + " to the WAL: " + describe(err)
-                      + " (blocks are held and retried; none is reported "
-                        "until written)";
-          SLUICE_ERROR("receiver", "stream " << st.stream << ": " << text);
-          if (st.tracker)
-            self->send(st.tracker, event(st.stream, st.node,
-                                         wire::ReceiverEvent::Kind::ERROR, text));
-        }
-        maybe_finish_stop(self);
-      });
-}
-
-/// Appends the oldest block the WAL does not hold yet, unless an append is
-/// under way: while the WAL fails, one block probes it per block tick.
-void retry_wal(receiver_ptr self) {
-  auto& st = self->state;
-  if (!st.wal)
-    return;
-  for (auto& [id, b] : st.unacked)
-    if (b.wal_pending)
-      return;
-  for (auto& [id, b] : st.unacked)
-    if (!b.logged) {
-      append_to_wal(self, id);
-      return;
-    }
-}
-
-/// Cuts what the source buffered into a block, then stores it in the
-/// BlockManager and the WAL at once.
-void cut_and_store(receiver_ptr self) {
-  auto& st = self->state;
-  auto cut = st.generator->cut();
-  if (!cut)
-    return;
-  auto id = "in/" + std::to_string(st.stream) + "/" + st.node + "/"
-            + std::to_string(st.incarnation) + "/" + std::to_string(st.next_seq++);
-  receiver_block blk;
-  blk.ref.id = id;
-  blk.ref.records = cut->records;
-  blk.ref.bytes = cut->bytes.size();
-  blk.bytes = cut->bytes;
-  blk.logged = !st.wal;
-  st.unacked.emplace(id, std::move(blk));
-  if (st.wal && !st.wal_failing)
-    append_to_wal(self, id);
-  ++st.pending_puts;
   self->request(st.block_manager, std::chrono::seconds{30},
-                put_block(id, cut->records, copy_level(st), std::move(cut->bytes)))
+                put_block(id, st.pending->records(id), copy_level(st), *bytes))
     .then(
       [self, id](const msg<wire::PutBlockAck>& ack) {
         auto& st = self->state;
-        --st.pending_puts;
         std::string where = st.node;
         if (auto err = read_msg(ack, [&](wire::PutBlockAck::Reader r) {
               where = r.getNode();
             }))
           SLUICE_ERROR("receiver", "bad PutBlockAck: " << describe(err));
-        if (auto i = st.unacked.find(id); i != st.unacked.end()) {
-          i->second.local_node = where;
-          i->second.stored = true;
-        }
-        maybe_report(self, id);
-        maybe_finish_stop(self);
+        apply(self, st.pending->stored(id, where));
       },
       [self, id](caf::error& err) {
-        // The replica and the WAL may still hold it: maybe_report decides
+        // The replica and the WAL may still hold it: pending_blocks decides
         // once they are done.
         auto& st = self->state;
-        --st.pending_puts;
         SLUICE_ERROR("receiver", "stream " << st.stream << ": cannot store block "
                                            << id << " locally: " << describe(err));
-        if (auto i = st.unacked.find(id); i != st.unacked.end())
-          i->second.stored = true;
-        maybe_report(self, id);
-        maybe_finish_stop(self);
+        apply(self, st.pending->stored(id, ""));
       });
-  replicate(self, id);
 }
 
-/// Takes the tracker's list of peers. Blocks waiting for it (or whose
-/// replica put went to a peer that left) are replicated now.
+/// A replica put that takes longer counts as failed and moves to the next
+/// peer (a peer that is lost is noticed sooner: ReceiverPeers drops it).
+constexpr auto replica_put_timeout = std::chrono::seconds{10};
+
+void put_replica(receiver_ptr self, const pending_effects::replica_put& put) {
+  auto& st = self->state;
+  auto* bytes = st.pending->bytes(put.id);
+  auto peer = st.peers.find(put.peer);
+  if (bytes == nullptr || peer == st.peers.end())
+    return;
+  auto id = put.id;
+  auto attempt = put.attempt;
+  auto target = put.peer;
+  self->request(peer->second, replica_put_timeout,
+                put_block(id, st.pending->records(id), copy_level(st), *bytes))
+    .then(
+      [self, id, attempt, target](const msg<wire::PutBlockAck>& ack) {
+        std::string where = target;
+        if (auto err = read_msg(ack, [&](wire::PutBlockAck::Reader r) {
+              where = r.getNode();
+            }))
+          SLUICE_WARN("receiver", "bad PutBlockAck: " << describe(err));
+        apply(self, self->state.pending->replica_stored(id, attempt, where));
+      },
+      [self, id, attempt, target](caf::error& err) {
+        auto& st = self->state;
+        pending_effects next;
+        if (st.pending->replica_failed(id, attempt, next)) {
+          SLUICE_WARN("receiver", "stream " << st.stream << ": cannot copy block "
+                                            << id << " to " << target << " ("
+                                            << describe(err) << "); next peer");
+          apply(self, std::move(next));
+        }
+      });
+}
+
+void append_to_wal(receiver_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto* bytes = st.pending->bytes(id);
+  if (bytes == nullptr)
+    return;
+  self->request(st.wal, caf::infinite, wal_append_atom::value, *bytes,
+                system_clock{}.now())
+    .then(
+      [self, id](const std::string& segment, uint64_t offset, uint32_t length) {
+        auto& st = self->state;
+        apply(self, st.pending->wal_appended(id, wal_ref{st.wal_dir, segment,
+                                                         offset, length}));
+      },
+      [self, id](caf::error& err) {
+        // Held, not reported, and retried at the next block tick: a full
+        // disk delays blocks instead of losing them.
+        auto& st = self->state;
+        if (!st.pending->wal_failed(id))
+          return;
+        auto text = "cannot write block " + id + " to the WAL: " + describe(err)
+                    + " (blocks are held and retried; none is reported "
+                      "until written)";
+        SLUICE_ERROR("receiver", "stream " << st.stream << ": " << text);
+        if (st.tracker)
+          self->send(st.tracker, event(st.stream, st.node,
+                                       wire::ReceiverEvent::Kind::ERROR, text));
+      });
+}
+
+/// Performs what pending_blocks decided.
+void apply(receiver_ptr self, pending_effects fx) {
+  auto& st = self->state;
+  if (fx.wal_recovered)
+    SLUICE_INFO("receiver", "stream " << st.stream << ": the WAL accepts blocks again");
+  if (!fx.degraded.empty())
+    SLUICE_WARN("receiver", "stream " << st.stream << " on " << st.node
+                                      << ": replication degraded to one copy ("
+                                      << fx.degraded << ")");
+  if (fx.replicated_again)
+    SLUICE_INFO("receiver", "stream " << st.stream << " on " << st.node
+                                      << ": blocks have two copies again");
+  for (auto& id : fx.lost)
+    SLUICE_ERROR("receiver", "stream " << st.stream << ": block " << id
+                                       << " could not be stored anywhere; "
+                                          "its records are lost");
+  for (auto& id : fx.local_puts)
+    put_local(self, id);
+  for (auto& id : fx.wal_appends)
+    append_to_wal(self, id);
+  for (auto& put : fx.replica_puts)
+    put_replica(self, put);
+  for (auto& ref : fx.reports)
+    report(self, ref);
+  maybe_finish_stop(self);
+}
+
+/// Cuts what the source buffered into a block and writes its copies.
+void cut_and_store(receiver_ptr self) {
+  auto& st = self->state;
+  auto cut = st.generator->cut();
+  if (!cut)
+    return;
+  block_ref ref;
+  ref.id = "in/" + std::to_string(st.stream) + "/" + st.node + "/"
+           + std::to_string(st.incarnation) + "/" + std::to_string(st.next_seq++);
+  ref.records = cut->records;
+  ref.bytes = cut->bytes.size();
+  apply(self, st.pending->cut(std::move(ref), std::move(cut->bytes)));
+}
+
+/// Takes the tracker's list of peers.
 void set_peers(receiver_ptr self, const msg<wire::ReceiverPeers>& m) {
   auto& st = self->state;
   uint8_t replication = 1;
@@ -381,27 +286,14 @@ void set_peers(receiver_ptr self, const msg<wire::ReceiverPeers>& m) {
     SLUICE_WARN("receiver", describe(err));
     return;
   }
-  st.replication = std::max<uint8_t>(1, replication);
   st.peers.clear();
+  std::vector<std::string> listed;
   for (size_t i = 0; i < nodes.size() && i < m.caps.size(); ++i)
-    if (m.caps[i] && nodes[i] != st.node)
-      st.peers.push_back(receiver_peer{nodes[i], m.caps[i]});
-  std::vector<std::string> ids;
-  for (auto& [id, b] : st.unacked) {
-    if (b.replicated)
-      continue;
-    if (b.replica_attempt != 0) {
-      bool still = std::any_of(st.peers.begin(), st.peers.end(),
-                               [&](auto& p) { return p.node == b.replica_target; });
-      if (still)
-        continue;
-      b.replica_attempt = 0; // its reply, if any, is ignored
+    if (m.caps[i] && nodes[i] != st.node) {
+      st.peers.emplace(nodes[i], m.caps[i]);
+      listed.push_back(nodes[i]);
     }
-    b.replica_tries = 0;
-    ids.push_back(id);
-  }
-  for (auto& id : ids)
-    replicate(self, id);
+  apply(self, st.pending->set_peers(replication, std::move(listed)));
 }
 
 /// A restarted driver adopted this receiver, or its node hands it over:
@@ -410,29 +302,20 @@ void set_peers(receiver_ptr self, const msg<wire::ReceiverPeers>& m) {
 void set_tracker(receiver_ptr self, caf::actor tracker) {
   auto& st = self->state;
   st.tracker = std::move(tracker);
-  for (auto& [id, b] : st.unacked)
-    if (b.reported)
-      report(self, id);
+  for (auto& ref : st.pending->reported())
+    report(self, ref);
 }
 
 /// Ends the receiver once it is stopping and every block it cut is
-/// reported: asked to stop (the promise is answered) or its source ended.
+/// acknowledged: asked to stop (the promise is answered), handed over, or
+/// its source ended.
 void begin_stop(receiver_ptr self) {
   auto& st = self->state;
   st.stopping = true;
   // Join first: after this no record can arrive, so the last cut takes
   // everything the source ever pushed.
   st.join_source();
-  // Stopped before the tracker named the peers: the last blocks keep one
-  // copy rather than never being reported.
-  if (st.replication == 0) {
-    st.replication = 1;
-    std::vector<std::string> waiting;
-    for (auto& [id, b] : st.unacked)
-      waiting.push_back(id);
-    for (auto& id : waiting) // replicate reports, which may erase
-      replicate(self, id);
-  }
+  apply(self, st.pending->stop());
   cut_and_store(self);
   maybe_finish_stop(self);
 }
@@ -463,6 +346,7 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
   st.tracker = std::move(tracker);
   st.block_manager = std::move(block_manager);
   st.block_interval = opts.block_interval;
+  st.pending = std::make_unique<pending_blocks>(!opts.wal_dir.empty());
   auto block_interval = opts.block_interval;
   if (!opts.wal_dir.empty()) {
     st.wal_dir = opts.wal_dir;
@@ -495,7 +379,7 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
     [self](block_tick_atom) {
       // Ticks go on while stopping: blocks the WAL refused are retried
       // until written, then the stop completes.
-      retry_wal(self);
+      apply(self, self->state.pending->retry_wal());
       if (!self->state.stopping)
         cut_and_store(self);
       self->delayed_send(self, self->state.block_interval,
@@ -510,33 +394,27 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
     },
     [self](hand_over_atom, caf::actor tracker)
       -> caf::result<msg<wire::ReceiverStopped>> {
-      // Its node leaves (a new incarnation) or the stream runs elsewhere:
-      // the peers it knows may be gone with the node's connections (a put to
-      // a dead remote proxy waits for its whole timeout), so what is left
-      // keeps the copies it has; the WAL, if on, holds it too.
+      // Its node leaves (a new incarnation, dropping its store) or the
+      // stream runs elsewhere: pending_blocks decides what is put again and
+      // which second copies are given up; every block not acknowledged goes
+      // to `tracker`, whose handle is fresh.
       auto& st = self->state;
       if (st.stopping)
         return make_error(errc::refused, "receiver is already stopping");
-      st.replication = 1;
       st.peers.clear();
-      for (auto& [id, b] : st.unacked)
-        if (!b.replicated && b.replica_attempt != 0) {
-          b.replica_attempt = 0; // its reply, if any, is ignored
-          b.replicated = true;
-        }
-      set_tracker(self, std::move(tracker));
+      auto fx = st.pending->hand_over(st.node);
+      fx.reports.clear(); // set_tracker reports every reported block
       st.stopped = self->make_response_promise();
-      std::vector<std::string> ids;
-      for (auto& [id, b] : st.unacked)
-        ids.push_back(id);
-      for (auto& id : ids) { // both may erase
-        replicate(self, id);
-        maybe_report(self, id);
-      }
+      st.tracker = caf::actor{}; // nothing goes to the old one meanwhile
+      apply(self, std::move(fx));
+      set_tracker(self, std::move(tracker));
       begin_stop(self);
       return caf::delegated<msg<wire::ReceiverStopped>>{};
     },
-    [self](resend_atom, const std::string& id) { report(self, id); },
+    [self](resend_atom, const std::string& id) {
+      if (auto* ref = self->state.pending->reported_ref(id))
+        report(self, *ref);
+    },
     [self](const msg<wire::ReceiverPeers>& m) { set_peers(self, m); },
     [self](source_ended_atom, const std::string& failure) {
       auto& st = self->state;

@@ -13,32 +13,11 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/block_generator.hpp"
+#include "runtime/cluster/pending_blocks.hpp"
 #include "runtime/exec/task_context.hpp"
 #include "runtime/sources/source.hpp"
 
 namespace sluice {
-
-/// A block cut but not yet acknowledged by the tracker.
-struct receiver_block {
-  block_ref ref;
-  buffer bytes;          ///< kept until the WAL and the replica hold it
-  bool stored = false;   ///< the local put ended (local_node says how)
-  std::string local_node;   ///< the local BlockManager holds it; empty: failed
-  bool logged = false;   ///< the WAL holds it (or the WAL is off)
-  bool wal_pending = false; ///< an append of it is under way
-  bool replicated = false;  ///< the second copy is placed, or given up
-  std::string replica_node; ///< where the second copy is; empty: none
-  std::string replica_target; ///< the peer of the put under way
-  uint32_t replica_attempt = 0; ///< of the put under way; 0: none
-  size_t replica_tries = 0;     ///< peers tried for this block
-  bool reported = false; ///< AddBlock sent at least once
-};
-
-/// A BlockManager a receiver may put its second copies on.
-struct receiver_peer {
-  std::string node;
-  caf::actor block_manager;
-};
 
 /// State of a Receiver: runs one source on a worker.
 ///
@@ -78,13 +57,9 @@ struct receiver_state {
   caf::actor wal;            ///< the detached WAL appender, if the WAL is on
   std::string wal_dir;
   bool use_disk = false;
-  uint8_t replication = 0;   ///< copies per block; 0 until ReceiverPeers
-  std::vector<receiver_peer> peers;
-  size_t next_peer = 0;      ///< round robin over peers
-  uint32_t replica_attempts = 0;
-  bool degraded = false;     ///< said once per streak of single-copy blocks
-  std::map<std::string, receiver_block> unacked; ///< by block id
-  bool wal_failing = false;
+  /// What was cut and not acknowledged, and when each block is reported.
+  std::unique_ptr<pending_blocks> pending;
+  std::map<std::string, caf::actor> peers; ///< BlockManagers by node
   uint64_t ack_failures = 0; ///< AddBlock requests failed since the last ack
   std::chrono::milliseconds block_interval{200};
   std::unique_ptr<block_generator> generator;
@@ -93,9 +68,6 @@ struct receiver_state {
   source_ptr src;
   std::thread thread;
   uint64_t next_seq = 0;
-  uint64_t blocks = 0;
-  uint64_t records = 0;
-  size_t pending_puts = 0;
   bool stopping = false;
   caf::response_promise stopped;
   std::string source_failure; ///< the source threw: end with this error
