@@ -200,6 +200,34 @@ block_ref* find_block(tracker_ptr self, const std::string& id,
   return found;
 }
 
+/// Adds copies of tracked block `id`; tells the scheduler when the block is
+/// allocated to a batch already (its tasks may read the new copies).
+void add_locations(tracker_ptr self, const std::string& id,
+                   const std::vector<std::string>& locations) {
+  auto& st = self->state;
+  std::optional<time_ms> batch;
+  auto* ref = find_block(self, id, batch);
+  if (ref == nullptr)
+    return;
+  bool added = false;
+  for (auto& to : locations)
+    if (std::find(ref->locations.begin(), ref->locations.end(), to)
+        == ref->locations.end()) {
+      ref->locations.push_back(to);
+      added = true;
+    }
+  if (!added || !batch || !st.scheduler)
+    return;
+  capnp::MallocMessageBuilder m;
+  auto loc = m.initRoot<wire::BlockLocations>();
+  loc.setBatchTime(*batch);
+  loc.setId(id);
+  auto list = loc.initLocations(static_cast<unsigned>(ref->locations.size()));
+  for (unsigned i = 0; i < ref->locations.size(); ++i)
+    list.set(i, ref->locations[i]);
+  self->send(st.scheduler, make_msg<wire::BlockLocations>(m));
+}
+
 /// Copies every tracked block that has fewer live copies than wanted to a
 /// live worker that lacks it (runtime/cluster/replica_planner).
 void rereplicate(tracker_ptr self, const std::string& why) {
@@ -255,19 +283,7 @@ void rereplicate(tracker_ptr self, const std::string& why) {
             }
             return;
           }
-          if (std::find(ref->locations.begin(), ref->locations.end(), to)
-              == ref->locations.end())
-            ref->locations.push_back(to);
-          if (batch && st.scheduler) {
-            capnp::MallocMessageBuilder m;
-            auto loc = m.initRoot<wire::BlockLocations>();
-            loc.setBatchTime(*batch);
-            loc.setId(id);
-            auto list = loc.initLocations(static_cast<unsigned>(ref->locations.size()));
-            for (unsigned i = 0; i < ref->locations.size(); ++i)
-              list.set(i, ref->locations[i]);
-            self->send(st.scheduler, make_msg<wire::BlockLocations>(m));
-          }
+          add_locations(self, id, {to});
         },
         [self, id, to](caf::error& err) {
           self->state.replicating.erase(id);
@@ -485,8 +501,15 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
       }
       capnp::MallocMessageBuilder b;
       b.initRoot<wire::AddBlockAck>().setId(ref.id);
-      if (st.known.count(ref.id) > 0)
-        return make_msg<wire::AddBlockAck>(b); // re-sent after a restart
+      if (st.known.count(ref.id) > 0) {
+        // Re-sent after a driver restart, or by a receiver handing over that
+        // put the block again (its first copy was on a node since lost).
+        // Counted once; a copy it names that the tracker lacks is taken
+        // (its node may not have registered yet: readers skip a node they
+        // do not know, as they skip a lost one).
+        add_locations(self, ref.id, ref.locations);
+        return make_msg<wire::AddBlockAck>(b);
+      }
       // Logged before it counts: a block the log does not hold would be
       // forgotten by a restarted driver although its receiver saw an ack.
       if (st.log)
