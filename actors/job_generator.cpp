@@ -147,6 +147,16 @@ void release_inputs(generator_ptr self, time_ms completed) {
     clean_logs(self, keep_from);
 }
 
+void recovery_finished(generator_ptr self) {
+  auto& st = self->state;
+  recovery_info info;
+  info.what = recovery_info::kind::finished;
+  info.checkpoint = st.plan->checkpoint_file;
+  info.recomputed = st.plan->recompute.size();
+  info.rerun = st.plan->rerun.size();
+  st.listeners->recovery(info);
+}
+
 void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
   auto& st = self->state;
   batch_info info;
@@ -197,6 +207,8 @@ void batch_completed(generator_ptr self, const msg<wire::BatchCompleted>& m) {
     st.max_completed = std::max(st.max_completed, info.batch_time);
   }
   st.in_flight.erase(info.batch_time);
+  if (st.recovering.erase(info.batch_time) > 0 && st.recovering.empty())
+    recovery_finished(self);
   st.unreleased.push_back(info.batch_time);
   write_checkpoint(self, info.batch_time);
   release_inputs(self, info.batch_time);
@@ -357,6 +369,15 @@ void recover(generator_ptr self) {
                                              << " batches recomputed for state, "
                                              << plan.rerun.size()
                                              << " pending batches re-run");
+  recovery_info info;
+  info.checkpoint = plan.checkpoint_file;
+  info.recomputed = plan.recompute.size();
+  info.rerun = plan.rerun.size();
+  st.listeners->recovery(info);
+  st.recovering.insert(plan.recompute.begin(), plan.recompute.end());
+  st.recovering.insert(plan.rerun.begin(), plan.rerun.end());
+  if (st.recovering.empty())
+    recovery_finished(self);
 }
 
 void generate(generator_ptr self, time_ms t) {

@@ -64,6 +64,9 @@ struct job_generator_state {
   bool generating = false;
   std::set<time_ms> in_flight;
   std::set<time_ms> recomputing;       ///< recovery batches (state only)
+  /// Batches a recovery recomputes or re-runs, until each completed (then
+  /// listeners hear that the recovery finished).
+  std::set<time_ms> recovering;
   bool stopping = false;
   bool final_requested = false;
   time_ms final_batch = 0;

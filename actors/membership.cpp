@@ -47,6 +47,16 @@ msg<wire::RegisterWorkerAck> ack(const std::string& node, bool accepted,
   return make_msg<wire::RegisterWorkerAck>(b, {}, std::move(caps));
 }
 
+void tell(membership_ptr self, const worker_entry& w, node_info::kind what,
+          const std::string& reason = "") {
+  node_info info;
+  info.node = w.node;
+  info.what = what;
+  info.slots = w.slots;
+  info.reason = reason;
+  self->state.listeners->node_event(info);
+}
+
 /// Forgets a registered worker and tells the tracker and the scheduler.
 /// `connection_lost`: its connection died, so its id is never trusted again.
 void declare_lost(membership_ptr self, std::map<std::string, worker_entry>::iterator i,
@@ -56,6 +66,7 @@ void declare_lost(membership_ptr self, std::map<std::string, worker_entry>::iter
     // Told to leave: nothing of theirs is re-homed, and a scheduler that
     // saw state "lost" here would fail a clean stop.
     SLUICE_INFO("membership", "worker " << i->first << " left (the driver stops)");
+    tell(self, i->second, node_info::kind::left, "the driver stops");
     self->demonitor(i->second.node_actor);
     st.workers.erase(i);
     return;
@@ -70,6 +81,10 @@ void declare_lost(membership_ptr self, std::map<std::string, worker_entry>::iter
                                         << (connection_lost
                                               ? "; its id will not be taken back"
                                               : ""));
+  bool orderly = !reason || reason == caf::exit_reason::normal
+                 || reason == caf::exit_reason::user_shutdown;
+  tell(self, i->second, orderly ? node_info::kind::left : node_info::kind::lost,
+       describe(reason));
   if (connection_lost)
     st.lost.insert(i->first);
   self->demonitor(i->second.node_actor);
@@ -94,8 +109,10 @@ msg<wire::RegisterWorkerAck> refuse_incarnation(membership_ptr self,
 
 caf::behavior membership(membership_ptr self, uint64_t fingerprint,
                          uint32_t graph_size, caf::actor tracker,
-                         caf::actor scheduler) {
+                         caf::actor scheduler,
+                         std::shared_ptr<listener_bus> listeners) {
   auto& st = self->state;
+  st.listeners = std::move(listeners);
   st.fingerprint = fingerprint;
   st.graph_size = graph_size;
   st.tracker = std::move(tracker);
@@ -180,17 +197,21 @@ caf::behavior membership(membership_ptr self, uint64_t fingerprint,
                                                   ? " registration"
                                                   : ""));
         cur = std::move(w);
+        tell(self, cur, node_info::kind::refreshed);
         announce(self, cur, true, true);
         return ack(cur.node, true, "");
       }
       if (old != st.workers.end()) {
         self->demonitor(old->second.node_actor);
+        tell(self, old->second, node_info::kind::left,
+             "registered again with new actors");
         announce(self, old->second, false);
         st.workers.erase(old);
       }
       self->monitor(w.node_actor);
       SLUICE_INFO("membership", "worker " << w.node << " joined with "
                                           << w.slots << " slots");
+      tell(self, w, node_info::kind::joined);
       announce(self, w, true);
       auto node = w.node;
       st.workers.emplace(node, std::move(w));

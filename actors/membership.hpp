@@ -10,6 +10,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "runtime/listener.hpp"
+
 namespace sluice {
 
 /// A registered worker as the driver knows it.
@@ -50,6 +52,7 @@ struct membership_state {
   uint32_t graph_size = 0;
   caf::actor tracker;
   caf::actor scheduler;
+  std::shared_ptr<listener_bus> listeners; ///< node events
   std::map<std::string, worker_entry> workers;
   std::set<std::string> lost; ///< node ids declared lost over a dead connection
   bool stopping = false;      ///< workers were told to shut down
@@ -57,6 +60,7 @@ struct membership_state {
 
 caf::behavior membership(caf::stateful_actor<membership_state>* self,
                          uint64_t fingerprint, uint32_t graph_size,
-                         caf::actor tracker, caf::actor scheduler);
+                         caf::actor tracker, caf::actor scheduler,
+                         std::shared_ptr<listener_bus> listeners);
 
 } // namespace sluice

@@ -110,6 +110,11 @@ void start_on(tracker_ptr self, uint32_t stream, const std::string& node) {
         self->state.supervision.started(stream, steady_now());
         SLUICE_INFO("tracker", "receiver of stream " << stream << " runs on "
                                                      << node);
+        receiver_info info;
+        info.stream = stream;
+        info.node = node;
+        info.what = receiver_info::kind::placed;
+        self->state.listeners->receiver_event(info);
         send_peers(self, stream);
       },
       [self, stream, node](caf::error& err) {
@@ -165,6 +170,13 @@ void receiver_failed(tracker_ptr self, uint32_t stream, const std::string& node,
                                                << " (" << why << "); restart "
                                                << d.failures << " in "
                                                << d.delay.count() << " ms");
+  receiver_info info;
+  info.stream = stream;
+  info.node = node;
+  info.what = receiver_info::kind::lost;
+  info.message = why + "; restart " + std::to_string(d.failures) + " in "
+                 + std::to_string(d.delay.count()) + " ms";
+  st.listeners->receiver_event(info);
   s.restart_pending = true;
   self->delayed_send(self, d.delay, place_atom::value, stream);
 }

@@ -104,7 +104,10 @@ config::config() {
          "(default: 10 batch intervals)")
     .add(storage_level_, "storage-level",
          "receiver storage level (memory_ser_2)")
-    .add(log_level_, "log-level", "debug, info, warning, error or quiet");
+    .add(log_level_, "log-level", "debug, info, warning, error or quiet")
+    .add(event_log_, "event-log",
+         "driver: append its events (batches, nodes, receivers, recovery) to "
+         "this file as JSON lines (default: off)");
   // Dotted keys live in nested categories: CAF 0.17 splits a command line
   // name at its last dot, so --sluice.wal.enable is "enable" in "sluice.wal".
   caf::config_option_adder{custom_options_, "sluice.receiver"}
@@ -325,6 +328,7 @@ caf::error config::validate() {
     return bad("sluice.block-manager.local-dir must be an absolute path, got '"
                + block_manager_local_dir_ + "'");
   s.block_manager_local_dir = block_manager_local_dir_;
+  s.event_log = event_log_;
   if (locality_wait_.count() < 0)
     return bad("sluice.locality.wait must not be negative");
   s.locality_wait = duration_cast<milliseconds>(locality_wait_);

@@ -70,6 +70,9 @@ struct run_settings {
   /// slot (runtime/exec/placement.hpp).
   std::chrono::milliseconds locality_wait{100};
   bool supervise = false; ///< run() restarts the driver process when it dies
+  /// The driver's listener events as JSON lines (runtime/event_log.hpp),
+  /// appended to this file; empty: off.
+  std::string event_log;
 };
 
 /// sluice's actor_system_config: every key of DESIGN.md §9 under the
@@ -127,6 +130,7 @@ private:
   std::string storage_level_ = "memory_ser_2";
   int64_t block_manager_memory_ = int64_t{512} << 20;
   std::string block_manager_local_dir_;
+  std::string event_log_;
   caf::timespan locality_wait_{std::chrono::milliseconds{100}};
   std::string log_level_ = "info";
 };

@@ -22,6 +22,7 @@
 #include "runtime/log.hpp"
 #include "runtime/cluster/node_identity.hpp"
 #include "runtime/cluster/restart_budget.hpp"
+#include "runtime/event_log.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/recovery/recover.hpp"
 
@@ -167,7 +168,7 @@ void streaming_context::spawn_driver() {
                           store, tracker_, scheduler_, remember_, log, plan_);
   membership_ = sys_.spawn(membership, graph_.fingerprint(),
                            static_cast<uint32_t>(graph_.size()), tracker_,
-                           scheduler_);
+                           scheduler_, listeners_);
 }
 
 caf::expected<std::unique_ptr<streaming_context>>
@@ -216,6 +217,14 @@ caf::error streaming_context::start() {
       stores_.clear();
       return err;
     }
+  }
+  if (settings_.mode != run_mode::worker && !settings_.event_log.empty()) {
+    auto events = event_log::open(settings_.event_log);
+    if (!events) {
+      stores_.clear();
+      return events.error();
+    }
+    listeners_->add(std::move(*events));
   }
   started_ = true;
   std::vector<caf::actor> watched;

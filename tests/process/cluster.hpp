@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include "tests/support/helpers.hpp"
@@ -52,6 +53,7 @@ struct wordcount_cluster {
   std::vector<std::unique_ptr<child_process>> workers;
   uint16_t port = 0;
   int driver_starts = 0;
+  size_t driver_events_from = 0; ///< events before the last start_driver()
 
   std::string output() const {
     return dir / "out";
@@ -65,9 +67,40 @@ struct wordcount_cluster {
     return result;
   }
 
+  /// The driver's event log (--sluice.event-log): every driver this
+  /// cluster starts appends to it, a supervised one's incarnations too.
+  std::string event_log() const {
+    return dir / "events.jsonl";
+  }
+
+  /// The driver's events so far, in order (a line still being written is
+  /// left out).
+  std::vector<nlohmann::json> events() const {
+    std::vector<nlohmann::json> result;
+    auto text = read_file(event_log());
+    size_t begin = 0;
+    for (auto end = text.find('\n'); end != std::string::npos;
+         begin = end + 1, end = text.find('\n', begin))
+      result.push_back(nlohmann::json::parse(text.substr(begin, end - begin)));
+    return result;
+  }
+
+  /// Events of kind `event` (and `what`, when given) from index `from` on.
+  size_t count_events(const std::string& event, const std::string& what = "",
+                      size_t from = 0) const {
+    auto all = events();
+    size_t n = 0;
+    for (size_t i = from; i < all.size(); ++i)
+      if (all[i]["event"] == event && (what.empty() || all[i]["what"] == what))
+        ++n;
+    return n;
+  }
+
   /// Starts the driver on `listen_port` (0: OS-chosen) and waits until it
   /// says where it listens.
   void start_driver(uint16_t listen_port = 0, std::vector<std::string> extra = {}) {
+    driver_events_from = events().size();
+    extra.push_back("--sluice.event-log=" + event_log());
     extra.push_back("--role=driver");
     extra.push_back("--listen=127.0.0.1:" + std::to_string(listen_port));
     driver = std::make_unique<child_process>(
@@ -92,16 +125,12 @@ struct wordcount_cluster {
     return *workers.back();
   }
 
-  /// Waits until the driver's log shows `n` workers joined.
+  /// Waits until the driver's events show `n` workers joined since the
+  /// last start_driver() (a supervised driver's restarts included, as its
+  /// supervisor's log holds every incarnation's lines).
   bool await_workers(size_t n) {
-    return wait_until([&] {
-      auto log = driver->err();
-      size_t count = 0;
-      for (auto pos = log.find("joined with"); pos != std::string::npos;
-           pos = log.find("joined with", pos + 1))
-        ++count;
-      return count >= n;
-    });
+    return wait_until(
+      [&] { return count_events("node", "joined", driver_events_from) >= n; });
   }
 
   /// Waits (up to a minute) until `n` batches with records completed.

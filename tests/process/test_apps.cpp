@@ -126,7 +126,9 @@ TEST_CASE("topk on a driver and two workers lists the window's most frequent wor
     return args;
   };
   c.driver = std::make_unique<child_process>(
-    topk_args({"--role=driver", "--listen=127.0.0.1:0"}), c.dir.path(), "driver");
+    topk_args({"--role=driver", "--listen=127.0.0.1:0",
+               "--sluice.event-log=" + c.event_log()}),
+    c.dir.path(), "driver");
   std::regex re{"listening on 127\\.0\\.0\\.1:([0-9]+)"};
   std::smatch m;
   REQUIRE(wait_until([&] {

@@ -106,15 +106,18 @@ TEST_CASE("a driver that stops on state_lost leaves its workers running and "
       survivors.push_back(w.get());
   REQUIRE(survivors.size() == 2);
 
-  // The supervisor restarts the driver, which finds the surviving workers
-  // still there: they kept looking for it instead of shutting down.
+  // The supervisor restarts the driver, which recovers and finds the
+  // surviving workers still there: they kept looking for it instead of
+  // shutting down.
+  REQUIRE(wait_until([&] { return c.count_events("recovery", "started") > 0; }));
+  auto all = c.events();
+  size_t recovered_at = 0;
+  while (all[recovered_at]["event"] != "recovery")
+    ++recovered_at;
   REQUIRE(wait_until([&] {
-    return c.driver->err().find("(incarnation 2)") != std::string::npos;
+    return c.count_events("node", "joined", recovered_at) >= survivors.size();
   }));
-  auto restarted_at = c.driver->err().find("(incarnation 2)");
-  REQUIRE(wait_until([&] {
-    return count_from(c.driver->err(), "joined with", restarted_at) >= survivors.size();
-  }));
+  CHECK(c.count_events("node", "lost") >= 1);
   for (auto* w : survivors) {
     CHECK(w->running());
     CHECK(w->err().find("shutting down") == std::string::npos);
