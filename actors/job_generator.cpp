@@ -43,7 +43,8 @@ time_ms completed_upto(generator_ptr self) {
   return upto;
 }
 
-/// Writes a metadata checkpoint (DESIGN.md §6) for batch `t`.
+/// Writes a metadata checkpoint (docs/contracts.md, "Durable files") for
+/// batch `t`.
 void write_checkpoint(generator_ptr self, time_ms t) {
   auto& st = self->state;
   if (!st.checkpoints)

@@ -75,11 +75,12 @@ struct run_settings {
   std::string event_log;
 };
 
-/// sluice's actor_system_config: every key of DESIGN.md §9 under the
-/// `sluice.` prefix (command line `--sluice.key=value` or `[sluice]` in an
-/// ini file), the mode options every sluice program takes (`--local=N`,
-/// `--role`, `--listen`, `--driver`, `--duration`, `--batch-interval`), and
-/// the message types and error category of sluice registered.
+/// sluice's actor_system_config: every key of the README's configuration
+/// table (docs/contracts.md, "Configuration") under the `sluice.` prefix
+/// (command line `--sluice.key=value` or `[sluice]` in an ini file), the
+/// mode options every sluice program takes (`--local=N`, `--role`,
+/// `--listen`, `--driver`, `--duration`, `--batch-interval`), and the
+/// message types and error category of sluice registered.
 ///
 /// Applications add their own options through `app_options()` before
 /// parsing. Lifetime: outlives the actor_system built from it.

@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "runtime/block.hpp"
 #include "runtime/hash.hpp"
+#include "runtime/io/errors.hpp"
+#include "runtime/io/files.hpp"
+#include "runtime/io/unique_fd.hpp"
 
 namespace sluice {
 
@@ -33,33 +35,6 @@ uint64_t get_u64(const uint8_t* in) {
   for (int i = 0; i < 8; ++i)
     x |= static_cast<uint64_t>(in[i]) << (8 * i);
   return x;
-}
-
-caf::error io_error(const std::string& what, const std::string& path, int err) {
-  return make_error(errc::io_failed, what + " " + path + ": " + std::strerror(err));
-}
-
-/// Closes a file descriptor at scope exit.
-struct fd_guard {
-  int fd;
-  ~fd_guard() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-};
-
-bool write_all(int fd, const uint8_t* data, size_t n) {
-  while (n > 0) {
-    auto k = ::write(fd, data, n);
-    if (k < 0) {
-      if (errno == EINTR)
-        continue;
-      return false;
-    }
-    data += k;
-    n -= static_cast<size_t>(k);
-  }
-  return true;
 }
 
 /// Reads up to `n` bytes; returns how many (fewer only at end of file), or
@@ -100,7 +75,8 @@ disk_store::create(const std::string& base, const std::string& tag) {
   std::vector<char> buf{pattern.begin(), pattern.end()};
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr)
-    return io_error("cannot create a spill directory in", root.string(), errno);
+    return io::file_error("cannot create a spill directory in", root.string(),
+                          errno);
   return std::unique_ptr<disk_store>{new disk_store{std::string{buf.data()}}};
 }
 
@@ -139,14 +115,16 @@ caf::expected<uint64_t> disk_store::write(const std::string& path,
   put_u64(header + 16, records);
   put_u64(header + 24, stable_hash(bytes.view()));
   put_u64(header + 32, stable_hash(id));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return io_error("cannot create spill file", path, errno);
-  fd_guard guard{fd};
-  if (!write_all(fd, header, header_size) || !write_all(fd, bytes.data(), bytes.size())) {
-    auto err = io_error("cannot write spill file", path, errno);
+  io::unique_fd fd{
+    ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+  if (!fd)
+    return io::file_error("cannot create spill file", path, errno);
+  auto err = io::write_all(fd.get(), header, header_size);
+  if (err == 0)
+    err = io::write_all(fd.get(), bytes.data(), bytes.size());
+  if (err != 0) {
     ::unlink(path.c_str());
-    return err;
+    return io::file_error("cannot write spill file", path, err);
   }
   return static_cast<uint64_t>(header_size + bytes.size());
 }
@@ -158,22 +136,24 @@ caf::expected<buffer> disk_store::read(const std::string& path,
     return make_error(errc::corrupt_data,
                       "spilled block " + id + ": file " + path + " " + why);
   };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  io::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!fd) {
     auto err = errno;
     if (err == ENOENT)
       return corrupt("is missing");
-    return io_error("cannot open spill file of block " + id + ":", path, err);
+    return io::file_error("cannot open spill file of block " + id + ":",
+                          path, err);
   }
-  fd_guard guard{fd};
   struct stat st;
-  if (::fstat(fd, &st) != 0)
-    return io_error("cannot stat spill file of block " + id + ":", path, errno);
+  if (::fstat(fd.get(), &st) != 0)
+    return io::file_error("cannot stat spill file of block " + id + ":",
+                          path, errno);
   auto file_size = static_cast<uint64_t>(st.st_size);
   uint8_t header[header_size];
-  auto got = read_all(fd, header, header_size);
+  auto got = read_all(fd.get(), header, header_size);
   if (got < 0)
-    return io_error("cannot read spill file of block " + id + ":", path, errno);
+    return io::file_error("cannot read spill file of block " + id + ":",
+                          path, errno);
   if (static_cast<size_t>(got) < header_size)
     return corrupt("is truncated (" + std::to_string(file_size)
                    + " bytes, shorter than its header)");
@@ -192,9 +172,10 @@ caf::expected<buffer> disk_store::read(const std::string& path,
     return corrupt("holds " + std::to_string(file_records)
                    + " records, the store expects " + std::to_string(records));
   auto [result, data] = buffer::allocate(static_cast<size_t>(length));
-  got = read_all(fd, data, static_cast<size_t>(length));
+  got = read_all(fd.get(), data, static_cast<size_t>(length));
   if (got < 0)
-    return io_error("cannot read spill file of block " + id + ":", path, errno);
+    return io::file_error("cannot read spill file of block " + id + ":",
+                          path, errno);
   if (static_cast<uint64_t>(got) != length)
     return corrupt("is truncated (" + std::to_string(got) + " of "
                    + std::to_string(length) + " payload bytes)");

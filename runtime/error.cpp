@@ -55,6 +55,13 @@ std::string describe(const caf::error& err) {
   return caf::actor_system_config::render(err);
 }
 
+std::string explanation(const caf::error& err) {
+  if (err.category() == error_category()
+      && err.context().match_elements<std::string>())
+    return err.context().get_as<std::string>(0);
+  return describe(err);
+}
+
 void add_error_category(caf::actor_system_config& cfg) {
   cfg.add_error_category(error_category(),
                          [](uint8_t code, caf::atom_value,

@@ -44,6 +44,11 @@ inline caf::error make_error(errc code, std::string what) {
 /// errors "<code>: <explanation>", else CAF's own rendering.
 std::string describe(const caf::error& err);
 
+/// The explanation a sluice error carries, without its code, for a message
+/// that puts it in its own words (an exception's text, "<file>: <why>");
+/// describe() for any other error.
+std::string explanation(const caf::error& err);
+
 /// Registers the renderer of the sluice error category with `cfg`.
 void add_error_category(caf::actor_system_config& cfg);
 

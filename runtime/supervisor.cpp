@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/io/errors.hpp"
 #include "runtime/log.hpp"
 
 namespace sluice {
@@ -86,7 +87,7 @@ int supervise(int argc, char** argv) {
     auto started = steady::now();
     auto pid = start_child(args);
     if (pid < 0) {
-      SLUICE_ERROR("supervisor", "cannot fork: " << ::strerror(errno));
+      SLUICE_ERROR("supervisor", "cannot fork: " << io::errno_text(errno));
       return 1;
     }
     SLUICE_INFO("supervisor", "driver process " << pid << " started (incarnation "

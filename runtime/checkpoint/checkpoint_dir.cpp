@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <tuple>
@@ -12,10 +11,11 @@
 
 #include <caf/message.hpp>
 
-#include "runtime/checkpoint/atomic_file.hpp"
 #include "runtime/checkpoint/file_reader.hpp"
 #include "runtime/checkpoint/state_file.hpp"
 #include "runtime/error.hpp"
+#include "runtime/io/errors.hpp"
+#include "runtime/io/files.hpp"
 #include "runtime/log.hpp"
 
 namespace fs = std::filesystem;
@@ -39,12 +39,7 @@ bool parse_canonical(std::string_view str, T& out) {
 
 /// The text of an error for a "<file>: <why>" line.
 std::string error_text(const caf::error& err, const std::string& path) {
-  std::string text;
-  if (err.category() == error_category()
-      && err.context().match_elements<std::string>())
-    text = err.context().get_as<std::string>(0);
-  else
-    text = describe(err);
+  auto text = explanation(err);
   if (text.compare(0, path.size() + 2, path + ": ") == 0)
     return text;
   return path + ": " + text;
@@ -56,7 +51,7 @@ void remove_file(const std::string& path, const char* why) {
     SLUICE_DEBUG(component, "deleted " << path << " (" << why << ")");
   } else if (errno != ENOENT) {
     SLUICE_WARN(component, "cannot delete " << path << " (" << why
-                                            << "): " << std::strerror(errno));
+                                            << "): " << io::errno_text(errno));
   }
 }
 
@@ -133,7 +128,7 @@ caf::error checkpoint_dir::list(std::vector<entry>& files,
     if (auto key = parse_checkpoint_file_name(name))
       files.push_back(entry{key->first, key->second, std::move(name)});
     else if (name.compare(0, prefix.size(), prefix) == 0
-             && is_temporary_file_name(name))
+             && io::is_temporary_file_name(name))
       temporaries.push_back(std::move(name));
   }
   if (ec)
@@ -222,7 +217,7 @@ caf::error checkpoint_dir::write(const checkpoint_metadata& meta) {
     return make_error(errc::io_failed,
                       "cannot write a checkpoint for the negative batch time "
                         + std::to_string(time) + " in " + dir_);
-  if (auto err = ensure_directory(dir_))
+  if (auto err = io::ensure_directory(dir_))
     return err;
   std::vector<entry> entries;
   std::vector<std::string> temporaries;
@@ -245,7 +240,7 @@ caf::error checkpoint_dir::write(const checkpoint_metadata& meta) {
                         + std::to_string(bytes.size())
                         + " bytes, more than the limit of "
                         + std::to_string(max_checkpoint_body_size));
-  if (auto err = write_file_atomically(path, bytes.data(), bytes.size()))
+  if (auto err = io::write_file_atomically(path, bytes.data(), bytes.size()))
     return err;
   clean_up();
   return caf::none;
@@ -317,7 +312,7 @@ void checkpoint_dir::clean_up_states(const std::vector<entry>& kept) {
     return;
   for (; !ec && it != fs::directory_iterator{}; it.increment(ec)) {
     auto name = it->path().filename().string();
-    auto temporary = is_temporary_file_name(name);
+    auto temporary = io::is_temporary_file_name(name);
     auto key = parse_state_file_name(temporary ? final_name_of(name, ".state")
                                                : std::string_view{name});
     if (!key)

@@ -16,7 +16,7 @@
 
 namespace sluice {
 
-/// Retention of metadata checkpoints (DESIGN.md §6).
+/// Retention of metadata checkpoints (docs/contracts.md, "Durable files").
 constexpr size_t default_checkpoint_keep = 10;
 
 /// "checkpoint-<time>" for `seq` 0, else "checkpoint-<time>-<seq>" (a

@@ -1,47 +1,34 @@
 #include "runtime/checkpoint/file_reader.hpp"
 
 #include <cerrno>
-#include <cstring>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/error.hpp"
+#include "runtime/io/errors.hpp"
 
 namespace sluice {
 
-file_reader::~file_reader() {
-  if (fd_ >= 0)
-    ::close(fd_);
-}
-
 caf::error file_reader::open(const std::string& path) {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
+  fd_.close();
   path_ = path;
   size_ = 0;
-  auto fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  io::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!fd) {
     auto err = errno;
     return make_error(err == ENOENT ? errc::not_found : errc::io_failed,
-                      "cannot open " + path + ": " + std::strerror(err));
+                      "cannot open " + path + ": " + io::errno_text(err));
   }
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    auto err = errno;
-    ::close(fd);
-    return make_error(errc::io_failed,
-                      "cannot stat " + path + ": " + std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0)
+    return io::file_error("cannot stat", path, errno);
+  if (!S_ISREG(st.st_mode))
     return make_error(errc::io_failed,
                       "cannot read " + path + ": not a regular file");
-  }
-  fd_ = fd;
+  fd_ = std::move(fd);
   size_ = static_cast<uint64_t>(st.st_size);
   return caf::none;
 }
@@ -49,13 +36,13 @@ caf::error file_reader::open(const std::string& path) {
 caf::error file_reader::read_at(uint64_t offset, void* out, size_t n) const {
   auto* dst = static_cast<char*>(out);
   while (n > 0) {
-    auto got = ::pread(fd_, dst, n, static_cast<off_t>(offset));
+    auto got = ::pread(fd_.get(), dst, n, static_cast<off_t>(offset));
     if (got < 0) {
       if (errno == EINTR)
         continue;
       return make_error(errc::io_failed, "cannot read " + path_ + " at offset "
                                            + std::to_string(offset) + ": "
-                                           + std::strerror(errno));
+                                           + io::errno_text(errno));
     }
     if (got == 0)
       return make_error(errc::io_failed,

@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 
 #include "runtime/buffer.hpp"
+#include "runtime/io/unique_fd.hpp"
 
 namespace sluice {
 
@@ -21,7 +22,6 @@ namespace sluice {
 class file_reader {
 public:
   file_reader() = default;
-  ~file_reader();
   file_reader(const file_reader&) = delete;
   file_reader& operator=(const file_reader&) = delete;
 
@@ -39,7 +39,7 @@ public:
   caf::error read_at(uint64_t offset, void* out, size_t n) const;
 
 private:
-  int fd_ = -1;
+  io::unique_fd fd_;
   uint64_t size_ = 0;
   std::string path_;
 };

@@ -5,11 +5,11 @@
 #include <cstring>
 #include <filesystem>
 
-#include "runtime/checkpoint/atomic_file.hpp"
 #include "runtime/wal/crc32c.hpp"
 #include "runtime/checkpoint/file_reader.hpp"
 #include "runtime/checkpoint/little_endian.hpp"
 #include "runtime/error.hpp"
+#include "runtime/io/files.hpp"
 
 namespace sluice {
 
@@ -113,7 +113,7 @@ caf::error write_state_checkpoint(const std::string& path,
                         + std::to_string(max_state_node_id_size));
   auto parent = std::filesystem::path{path}.parent_path().string();
   if (!parent.empty())
-    if (auto err = ensure_directory(parent))
+    if (auto err = io::ensure_directory(parent))
       return err;
   std::string header(fixed_header_size + node_id.size()
                        + entry_size * parts.size(),
@@ -143,7 +143,7 @@ caf::error write_state_checkpoint(const std::string& path,
   uint8_t trailer[crc_size];
   le::put32(trailer, crc);
   pieces.emplace_back(reinterpret_cast<const char*>(trailer), crc_size);
-  return write_file_atomically(path, pieces);
+  return io::write_file_atomically(path, pieces);
 }
 
 caf::expected<std::vector<state_partition>>

@@ -12,9 +12,9 @@
 namespace sluice {
 
 /// Prepares a restarted driver's recovery from settings.checkpoint_dir
-/// (DESIGN.md §7): loads the newest metadata checkpoint that validates and
-/// can be used (logging the ones it skipped and why), checks that `g`
-/// matches it, replays the driver log, and restores every stateful node's
+/// (docs/contracts.md, "Recovery"): loads the newest metadata checkpoint
+/// that validates and can be used (logging the ones it skipped and why),
+/// checks that `g` matches it, replays the driver log, and restores every stateful node's
 /// data checkpoint it names into `driver_store` (block ids
 /// "r/<node>/<batch>/<partition>", location "driver"). A checkpoint whose
 /// data checkpoints are unreadable, or that needs batch inputs the driver

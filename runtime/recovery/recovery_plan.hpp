@@ -13,8 +13,9 @@
 namespace sluice {
 
 /// The earliest batch a recovery may have to re-run if the driver died now
-/// (DESIGN.md §7): the oldest batch whose state is not in a data checkpoint,
-/// moved back by the longest window so windows see whole windows again.
+/// (docs/contracts.md, "Recovery"): the oldest batch whose state is not in
+/// a data checkpoint, moved back by the longest window so windows see whole
+/// windows again.
 ///
 /// `next` is the first batch not known complete; `state_times` holds the
 /// batch of each stateful node's newest data checkpoint (absent: none yet,

@@ -16,6 +16,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "runtime/io/errors.hpp"
+#include "runtime/io/unique_fd.hpp"
+
 namespace sluice {
 
 namespace {
@@ -25,41 +28,6 @@ namespace {
 constexpr size_t max_read_chunk = 1024 * 1024;
 
 constexpr size_t min_read_chunk = 4096;
-
-// strerror() may share one buffer between threads. strerror_r() comes in a
-// GNU flavour (returns the text) and an XSI one (fills the buffer); overload
-// resolution picks whichever this libc declares.
-[[maybe_unused]] const char* strerror_text(const char* result, const char*) {
-  return result;
-}
-
-[[maybe_unused]] const char* strerror_text(int result, const char* buf) {
-  return result == 0 ? buf : "unknown error";
-}
-
-std::string error_text(int code) {
-  char buf[256] = {};
-  return strerror_text(::strerror_r(code, buf, sizeof(buf)), buf);
-}
-
-/// Owns a file descriptor: every path out of a scope closes it.
-class fd_guard {
-public:
-  explicit fd_guard(int fd) noexcept : fd_(fd) {}
-
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-
-  ~fd_guard() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-
-  int get() const noexcept { return fd_; }
-
-private:
-  int fd_;
-};
 
 struct dir_closer {
   void operator()(DIR* d) const noexcept { ::closedir(d); }
@@ -139,7 +107,8 @@ directory_scanner::result directory_scanner::scan() {
     // seen_ stays as it is: a directory that is briefly unreadable (a
     // remount, a permission change) must not make every old file new again.
     if (!dir_reported_)
-      res.problems.push_back("cannot list " + dir_ + ": " + error_text(err));
+      res.problems.push_back("cannot list " + dir_ + ": "
+                             + io::errno_text(err));
     dir_reported_ = true;
     return std::move(res);
   };
@@ -201,7 +170,8 @@ directory_scanner::result directory_scanner::scan() {
     }
     auto err = errno;
     if (reported_.insert(x.path).second)
-      res.problems.push_back("cannot read " + x.path + ": " + error_text(err));
+      res.problems.push_back("cannot read " + x.path + ": "
+                             + io::errno_text(err));
   }
   // Forget files that left the directory: memory stays bounded, and a new
   // file under an old name is new again.
@@ -223,10 +193,11 @@ void directory_scanner::mark_seen(const std::vector<std::string>& files) {
 
 void read_lines(const std::string& path, std::vector<std::string>& out) {
   auto fail = [&path](int err) {
-    return std::runtime_error("cannot read " + path + ": " + error_text(err));
+    return std::runtime_error("cannot read " + path + ": "
+                              + io::errno_text(err));
   };
-  fd_guard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.get() < 0)
+  io::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!fd)
     throw fail(errno);
   // Size the buffer for the file (one read() for a small one), bounded for
   // big ones.

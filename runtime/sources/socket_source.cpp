@@ -14,6 +14,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "runtime/io/errors.hpp"
+#include "runtime/io/unique_fd.hpp"
+
 namespace sluice {
 
 namespace {
@@ -44,22 +47,6 @@ constexpr milliseconds drain_limit{200};
 /// buffer grows to the size of the longest line only.
 constexpr size_t read_buffer_size = 64 * 1024;
 
-// strerror() may share one buffer between threads. strerror_r() comes in a
-// GNU flavour (returns the text) and an XSI one (fills the buffer); overload
-// resolution picks whichever this libc declares.
-[[maybe_unused]] const char* strerror_text(const char* result, const char*) {
-  return result;
-}
-
-[[maybe_unused]] const char* strerror_text(int result, const char* buf) {
-  return result == 0 ? buf : "unknown error";
-}
-
-std::string error_text(int code) {
-  char buf[256] = {};
-  return strerror_text(::strerror_r(code, buf, sizeof(buf)), buf);
-}
-
 /// "host:port", with brackets around IPv6 literals so the port stays legible.
 std::string format_endpoint(const std::string& host, uint16_t port) {
   if (host.find(':') != std::string::npos)
@@ -70,39 +57,6 @@ std::string format_endpoint(const std::string& host, uint16_t port) {
 std::string format_duration(milliseconds d) {
   return std::to_string(d.count()) + "ms";
 }
-
-/// Owns a socket: every path out of a scope closes it.
-class socket_guard {
-public:
-  explicit socket_guard(int fd = -1) noexcept : fd_(fd) {}
-
-  socket_guard(socket_guard&& other) noexcept : fd_(other.release()) {}
-
-  socket_guard& operator=(socket_guard&& other) noexcept {
-    reset(other.release());
-    return *this;
-  }
-
-  socket_guard(const socket_guard&) = delete;
-  socket_guard& operator=(const socket_guard&) = delete;
-
-  ~socket_guard() { reset(); }
-
-  int get() const noexcept { return fd_; }
-
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-
-  int release() noexcept { return std::exchange(fd_, -1); }
-
-  void reset(int fd = -1) noexcept {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
-  }
-
-private:
-  int fd_;
-};
 
 /// Frees a getaddrinfo() result.
 struct addrinfo_deleter {
@@ -139,10 +93,10 @@ void push_lines(const char* first, const char* last, std::string& pending,
 
 /// Connects `sock` to one resolved address without blocking for longer than
 /// one poll interval at a time. Returns 0 or an errno value.
-int connect_to(const addrinfo& addr, stop_signal& stop, socket_guard& sock) {
-  sock.reset(::socket(addr.ai_family,
-                      addr.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                      addr.ai_protocol));
+int connect_to(const addrinfo& addr, stop_signal& stop, io::unique_fd& sock) {
+  sock = io::unique_fd{::socket(addr.ai_family,
+                                addr.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                                addr.ai_protocol)};
   if (!sock)
     return errno;
   if (::connect(sock.get(), addr.ai_addr, addr.ai_addrlen) == 0)
@@ -186,7 +140,7 @@ public:
 private:
   /// Opens a connection to the first address of host_ that accepts one.
   /// On failure, returns an invalid guard and sets `error`.
-  socket_guard connect_once(stop_signal& stop, std::string& error) const;
+  io::unique_fd connect_once(stop_signal& stop, std::string& error) const;
 
   /// Reads lines until the peer closes, a receive fails or stop is
   /// requested. Returns how the connection ended, for the error report, and
@@ -228,7 +182,7 @@ void socket_source::run(block_generator& out, stop_signal& stop,
       report.started("connected to " + endpoint_);
       bool received = false;
       auto how = read_until_closed(sock.get(), out, stop, received);
-      sock.reset();
+      sock.close();
       if (stop.stop_requested())
         return;
       // A server that accepts and closes at once must not make us reconnect
@@ -245,7 +199,7 @@ void socket_source::run(block_generator& out, stop_signal& stop,
   }
 }
 
-socket_guard socket_source::connect_once(stop_signal& stop,
+io::unique_fd socket_source::connect_once(stop_signal& stop,
                                          std::string& error) const {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -254,24 +208,24 @@ socket_guard socket_source::connect_once(stop_signal& stop,
   auto service = std::to_string(port_);
   auto rc = ::getaddrinfo(host_.c_str(), service.c_str(), &hints, &found);
   if (rc != 0) {
-    auto why = rc == EAI_SYSTEM ? error_text(errno) : ::gai_strerror(rc);
+    auto why = rc == EAI_SYSTEM ? io::errno_text(errno) : ::gai_strerror(rc);
     error = "cannot connect to " + endpoint_ + " (" + why + ")";
-    return socket_guard{};
+    return io::unique_fd{};
   }
   addrinfo_ptr addrs{found};
   // Try every address (e.g. ::1 and 127.0.0.1 for localhost); the last
   // failure is the one reported.
   int err = EADDRNOTAVAIL;
   for (auto addr = addrs.get(); addr != nullptr; addr = addr->ai_next) {
-    socket_guard sock;
+    io::unique_fd sock;
     err = connect_to(*addr, stop, sock);
     if (err == 0)
       return sock;
     if (stop.stop_requested())
       break;
   }
-  error = "cannot connect to " + endpoint_ + " (" + error_text(err) + ")";
-  return socket_guard{};
+  error = "cannot connect to " + endpoint_ + " (" + io::errno_text(err) + ")";
+  return io::unique_fd{};
 }
 
 std::string socket_source::read_until_closed(int fd, block_generator& out,
@@ -292,7 +246,7 @@ std::string socket_source::read_until_closed(int fd, block_generator& out,
     if (n == 0 || (n < 0 && errno == EINTR))
       continue;
     if (n < 0) {
-      how = "closed (" + error_text(errno) + ")";
+      how = "closed (" + io::errno_text(errno) + ")";
       break;
     }
     // POLLHUP and POLLERR also end up here: recv() then reports EOF or the
@@ -304,7 +258,7 @@ std::string socket_source::read_until_closed(int fd, block_generator& out,
     } else if (got == 0) {
       how = "closed by the peer";
     } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-      how = "closed (" + error_text(errno) + ")";
+      how = "closed (" + io::errno_text(errno) + ")";
     }
   }
   // The peer may close without a final '\n'; the bytes of a cut line are

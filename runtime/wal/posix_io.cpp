@@ -1,37 +1,13 @@
 #include "runtime/wal/posix_io.hpp"
 
 #include <cerrno>
-#include <cstring>
 #include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/error.hpp"
-
 namespace sluice::wal::posix {
-
-file& file::operator=(file&& other) noexcept {
-  if (this != &other) {
-    close();
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-file::~file() {
-  close();
-}
-
-int file::close() noexcept {
-  if (fd_ < 0)
-    return 0;
-  // Linux releases the descriptor even when close fails; never retry it.
-  auto rc = ::close(fd_);
-  fd_ = -1;
-  return rc == 0 ? 0 : errno;
-}
 
 int write_all_at(int fd, const iovec* iov, int count, uint64_t offset,
                  size_t& written) {
@@ -83,32 +59,11 @@ int read_all_at(int fd, void* out, size_t size, uint64_t offset, size_t& got) {
   return 0;
 }
 
-int fsync_dir(const std::string& dir) {
-  auto fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return errno;
-  auto rc = ::fsync(fd);
-  auto err = rc == 0 ? 0 : errno;
-  ::close(fd);
-  return err;
-}
-
 int64_t file_size(int fd) {
   struct stat st;
   if (::fstat(fd, &st) != 0)
     return -1;
   return static_cast<int64_t>(st.st_size);
-}
-
-std::string describe_errno(int err) {
-  char buf[256];
-  // The GNU strerror_r returns the message, possibly not in buf.
-  return ::strerror_r(err, buf, sizeof(buf));
-}
-
-caf::error io_error(const std::string& what, const std::string& path, int err) {
-  return make_error(errc::io_failed,
-                    what + " " + path + ": " + describe_errno(err));
 }
 
 } // namespace sluice::wal::posix

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 
 #include "runtime/error.hpp"
+#include "runtime/io/errors.hpp"
+#include "runtime/io/unique_fd.hpp"
 #include "runtime/wal/format.hpp"
 #include "runtime/wal/posix_io.hpp"
 
@@ -31,16 +33,16 @@ caf::expected<buffer> read(const std::string& dir, const handle& h) {
     return make_error(errc::refused, "wal: handle " + to_string(h) +
                                          " cannot name a record in " + dir);
   auto path = segment_path(dir, h.segment);
-  posix::file fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  io::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (!fd) {
     auto err = errno;
-    return posix::io_error("cannot open segment", path, err);
+    return io::file_error("cannot open segment", path, err);
   }
   uint8_t seg_header[segment_header_size];
   size_t got = 0;
   if (auto err =
           posix::read_all_at(fd.get(), seg_header, sizeof(seg_header), 0, got))
-    return posix::io_error("cannot read", path, err);
+    return io::file_error("cannot read", path, err);
   if (got < sizeof(seg_header))
     return corrupt(path, 0, "truncated segment header");
   if (auto why = check_segment_header(seg_header))
@@ -48,7 +50,7 @@ caf::expected<buffer> read(const std::string& dir, const handle& h) {
   uint8_t header[frame_header_size];
   if (auto err =
           posix::read_all_at(fd.get(), header, sizeof(header), h.offset, got))
-    return posix::io_error("cannot read", path, err);
+    return io::file_error("cannot read", path, err);
   if (got < sizeof(header))
     return corrupt(path, h.offset, "file ends inside the record header");
   auto frame = decode_frame_header(header);
@@ -62,7 +64,7 @@ caf::expected<buffer> read(const std::string& dir, const handle& h) {
   auto [result, out] = buffer::allocate(h.length);
   if (auto err = posix::read_all_at(fd.get(), out, h.length,
                                     h.offset + frame_header_size, got))
-    return posix::io_error("cannot read", path, err);
+    return io::file_error("cannot read", path, err);
   if (got < h.length)
     return corrupt(path, h.offset,
                    "file ends inside the record's payload (" +

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include "runtime/error.hpp"
+#include "runtime/io/errors.hpp"
+#include "runtime/io/files.hpp"
+#include "runtime/io/unique_fd.hpp"
 #include "runtime/wal/format.hpp"
 #include "runtime/wal/posix_io.hpp"
 #include "runtime/wal/segments.hpp"
@@ -52,7 +55,7 @@ public:
       buf_.resize(want);
       size_t got = 0;
       if (auto err = posix::read_all_at(fd_, buf_.data(), want, offset, got))
-        return posix::io_error("cannot read", path_, err);
+        return io::file_error("cannot read", path_, err);
       if (got < n)
         return make_error(errc::io_failed,
                           "wal: " + path_ + " shrank while being read (at " +
@@ -103,7 +106,7 @@ caf::expected<tail_facts> scan_tail(int fd, const std::string& path,
     buf.resize(len);
     size_t got = 0;
     if (auto err = posix::read_all_at(fd, buf.data(), len, base, got))
-      return posix::io_error("cannot read", path, err);
+      return io::file_error("cannot read", path, err);
     if (got < len)
       return make_error(errc::io_failed,
                         "wal: " + path + " shrank while being read");
@@ -132,7 +135,7 @@ caf::expected<tail_facts> scan_tail(int fd, const std::string& path,
           spill.resize(frame.length);
           if (auto err = posix::read_all_at(fd, spill.data(), frame.length,
                                             start + frame_header_size, got))
-            return posix::io_error("cannot read", path, err);
+            return io::file_error("cannot read", path, err);
           if (got < frame.length)
             return make_error(errc::io_failed,
                               "wal: " + path + " shrank while being read");
@@ -154,18 +157,18 @@ caf::expected<tail_facts> scan_tail(int fd, const std::string& path,
 /// Truncates `path` to `offset` and makes the new length durable, so the
 /// next recovery or append starts from a clean end.
 caf::error cut_at(const std::string& path, uint64_t offset) {
-  posix::file fd{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
+  io::unique_fd fd{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
   if (!fd) {
     auto err = errno;
-    return posix::io_error("cannot open for cutting its torn tail", path, err);
+    return io::file_error("cannot open for cutting its torn tail", path, err);
   }
   if (::ftruncate(fd.get(), static_cast<off_t>(offset)) != 0) {
     auto err = errno;
-    return posix::io_error("cannot cut the torn tail of", path, err);
+    return io::file_error("cannot cut the torn tail of", path, err);
   }
   if (::fdatasync(fd.get()) != 0) {
     auto err = errno;
-    return posix::io_error("cannot fdatasync after cutting", path, err);
+    return io::file_error("cannot fdatasync after cutting", path, err);
   }
   return caf::none;
 }
@@ -177,11 +180,9 @@ caf::error remove_torn_segment(const std::string& dir,
                                const std::string& path) {
   if (::unlink(path.c_str()) != 0) {
     auto err = errno;
-    return posix::io_error("cannot remove torn segment", path, err);
+    return io::file_error("cannot remove torn segment", path, err);
   }
-  if (auto err = posix::fsync_dir(dir))
-    return posix::io_error("cannot fsync log directory", dir, err);
-  return caf::none;
+  return io::fsync_directory(dir);
 }
 
 /// Scans one segment; see recover().
@@ -190,15 +191,15 @@ recover_segment(const std::string& dir, const std::string& name,
                 const std::function<void(const handle&, const buffer&)>& f,
                 recovery_report& report) {
   auto path = segment_path(dir, name);
-  posix::file fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  io::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (!fd) {
     auto err = errno;
-    return posix::io_error("cannot open segment", path, err);
+    return io::file_error("cannot open segment", path, err);
   }
   auto ssize = posix::file_size(fd.get());
   if (ssize < 0) {
     auto err = errno;
-    return posix::io_error("cannot stat", path, err);
+    return io::file_error("cannot stat", path, err);
   }
   auto size = static_cast<uint64_t>(ssize);
   // The header: a crash between creating the file and the first record's
@@ -209,7 +210,7 @@ recover_segment(const std::string& dir, const std::string& name,
   auto head_len = static_cast<size_t>(std::min<uint64_t>(size, sizeof(header)));
   size_t got = 0;
   if (auto err = posix::read_all_at(fd.get(), header, head_len, 0, got))
-    return posix::io_error("cannot read", path, err);
+    return io::file_error("cannot read", path, err);
   if (got < head_len)
     return make_error(errc::io_failed,
                       "wal: " + path + " shrank while being read");

@@ -9,7 +9,11 @@
 #include <unistd.h>
 
 #include "runtime/error.hpp"
+#include "runtime/io/errors.hpp"
+#include "runtime/io/files.hpp"
+#include "runtime/io/unique_fd.hpp"
 #include "runtime/wal/format.hpp"
+#include "runtime/wal/posix_io.hpp"
 #include "runtime/wal/segments.hpp"
 
 namespace sluice::wal {
@@ -38,7 +42,7 @@ caf::expected<size_t> delete_segments(const std::string& dir,
     if (::unlink(path.c_str()) != 0) {
       auto err = errno;
       if (err != ENOENT)
-        return posix::io_error("cannot delete segment", path, err);
+        return io::file_error("cannot delete segment", path, err);
     }
     ++deleted;
   }
@@ -70,16 +74,16 @@ caf::expected<std::unique_ptr<writer>> writer::open(options opts) {
       path = path.parent_path();
     auto parent = path.parent_path().string();
     if (!ec) {
-      if (auto err = posix::fsync_dir(parent))
-        return posix::io_error("cannot fsync directory", parent, err);
+      if (auto err = io::fsync_directory(parent))
+        return err;
     }
   }
   auto lock_path = opts.dir + "/LOCK";
-  posix::file lock{
+  io::unique_fd lock{
       ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)};
   if (!lock) {
     auto err = errno;
-    return posix::io_error("cannot open", lock_path, err);
+    return io::file_error("cannot open", lock_path, err);
   }
   // flock, not fcntl locks: those are per process, so a second writer in the
   // same process would not see the first.
@@ -88,7 +92,7 @@ caf::expected<std::unique_ptr<writer>> writer::open(options opts) {
     if (err == EWOULDBLOCK)
       return refused("wal: log directory " + opts.dir +
                      " has a writer already (" + lock_path + " is locked)");
-    return posix::io_error("cannot lock", lock_path, err);
+    return io::file_error("cannot lock", lock_path, err);
   }
   auto existing = list_segments(opts.dir);
   if (!existing)
@@ -100,7 +104,7 @@ caf::expected<std::unique_ptr<writer>> writer::open(options opts) {
       new writer(std::move(opts), std::move(lock), floor_ms)};
 }
 
-writer::writer(options opts, posix::file lock, int64_t floor_ms)
+writer::writer(options opts, io::unique_fd lock, int64_t floor_ms)
   : opts_(std::move(opts)),
     lock_(std::move(lock)),
     floor_ms_(floor_ms) {
@@ -143,7 +147,7 @@ caf::expected<handle> writer::append(int64_t now_ms, const void* data,
         errc::io_failed, "cannot append a record of " + std::to_string(size) +
                              " bytes to " + at_offset(path, good_end_) + " (" +
                              std::to_string(written) +
-                             " bytes written): " + posix::describe_errno(err));
+                             " bytes written): " + io::errno_text(err));
     roll_back();
     return result;
   }
@@ -152,7 +156,7 @@ caf::expected<handle> writer::append(int64_t now_ms, const void* data,
     auto result =
         make_error(errc::io_failed, "cannot fdatasync the record appended to " +
                                         at_offset(path, good_end_) + ": " +
-                                        posix::describe_errno(err));
+                                        io::errno_text(err));
     // After a failed fdatasync Linux may have dropped the dirty pages and
     // cleared the error: nothing says what is on disk, and a retry could
     // "succeed" without the data. Take the record back out and never write
@@ -195,11 +199,11 @@ caf::error writer::start_segment(int64_t now_ms) {
   auto path = segment_path(opts_.dir, name);
   // O_EXCL: a segment is never reopened; a name taken means someone else
   // writes here, and appending to their file would interleave records.
-  posix::file fd{
+  io::unique_fd fd{
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
   if (!fd) {
     auto err = errno;
-    return posix::io_error("cannot create segment", path, err);
+    return io::file_error("cannot create segment", path, err);
   }
   auto remove_new = [&] {
     fd.close();
@@ -213,15 +217,15 @@ caf::error writer::start_segment(int64_t now_ms) {
   size_t written = 0;
   if (auto err = posix::write_all_at(fd.get(), &iov, 1, 0, written)) {
     remove_new();
-    return posix::io_error("cannot write the header of segment", path, err);
+    return io::file_error("cannot write the header of segment", path, err);
   }
   // The header itself becomes durable with the first record's fdatasync, but
   // the file's directory entry does not: without this, a crash could lose
   // the whole segment with records already acknowledged in it.
   if (opts_.sync == fsync_policy::always) {
-    if (auto err = posix::fsync_dir(opts_.dir)) {
+    if (auto err = io::fsync_directory(opts_.dir)) {
       remove_new();
-      return posix::io_error("cannot fsync log directory", opts_.dir, err);
+      return err;
     }
   }
   floor_ms_ = range.end_ms;
@@ -241,7 +245,7 @@ caf::error writer::sync() {
     // Same reasoning as a failed fdatasync in append: the records written
     // since the last successful sync are in doubt, so stop writing here.
     abandon_segment();
-    return posix::io_error("cannot fdatasync segment", path, err);
+    return io::file_error("cannot fdatasync segment", path, err);
   }
   return caf::none;
 }

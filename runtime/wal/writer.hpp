@@ -8,9 +8,9 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "runtime/io/unique_fd.hpp"
 #include "runtime/wal/handle.hpp"
 #include "runtime/wal/options.hpp"
-#include "runtime/wal/posix_io.hpp"
 
 namespace sluice::wal {
 
@@ -72,7 +72,7 @@ public:
   }
 
 private:
-  writer(options opts, posix::file lock, int64_t floor_ms);
+  writer(options opts, io::unique_fd lock, int64_t floor_ms);
 
   /// Starts a new segment for a record stamped `now_ms`.
   caf::error start_segment(int64_t now_ms);
@@ -84,7 +84,7 @@ private:
   void roll_back();
 
   options opts_;
-  posix::file lock_;
+  io::unique_fd lock_;
   bool closed_ = false;
   /// No new segment may start before this: the end of the newest segment
   /// seen or written. It keeps segments in time order even when the caller's
@@ -92,7 +92,7 @@ private:
   int64_t floor_ms_ = 0;
   /// The segment being written; empty and fd closed when there is none.
   std::string segment_;
-  posix::file fd_;
+  io::unique_fd fd_;
   int64_t end_ms_ = 0;
   /// Length of the segment's valid prefix: where the next record goes.
   uint64_t good_end_ = 0;

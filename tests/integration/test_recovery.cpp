@@ -9,9 +9,10 @@
 #include "tests/support/helpers.hpp"
 #include "tests/support/local_harness.hpp"
 
-// streaming_context::get_or_create in an embedding program (DESIGN.md §7):
-// an in-process driver stopped abruptly and a new one built from the same
-// checkpoint directory, both on manual clocks, batch by batch.
+// streaming_context::get_or_create in an embedding program
+// (docs/contracts.md, "Recovery"): an in-process driver stopped abruptly and
+// a new one built from the same checkpoint directory, both on manual
+// clocks, batch by batch.
 
 using namespace sluice;
 using namespace sluice::test;

@@ -6,10 +6,11 @@
 
 #include "tests/process/cluster.hpp"
 
-// Recovery of a killed driver (DESIGN.md §7, docs/recovery.md), with real
-// processes: the driver is killed with SIGKILL at random moments while data
-// keeps arriving, and restarted on the same port with the same checkpoint
-// directory; its workers keep running and reconnect.
+// Recovery of a killed driver (docs/contracts.md, "Recovery";
+// docs/recovery.md), with real processes: the driver is killed with SIGKILL
+// at random moments while data keeps arriving, and restarted on the same
+// port with the same checkpoint directory; its workers keep running and
+// reconnect.
 
 using namespace sluice::test;
 namespace fs = std::filesystem;

@@ -484,25 +484,6 @@ TEST_CASE("A failed checkpoint write reports the file and leaves no temporary",
   CHECK(names_in(tmp.path()) == std::set<std::string>{"plain-file"});
 }
 
-TEST_CASE("write_file_atomically replaces a file whole and leaves no temporary",
-          "[checkpoint]") {
-  temp_dir tmp{"sluice-ckpt"};
-  auto path = tmp / "f";
-  REQUIRE_FALSE(write_file_atomically(path, "old", 3));
-  REQUIRE_FALSE(write_file_atomically(
-    path, std::vector<std::string_view>{"ne", "", "w!"}));
-  CHECK(bytes_of(path) == "new!");
-  REQUIRE_FALSE(write_file_atomically(path, nullptr, 0));
-  CHECK(bytes_of(path).empty());
-  CHECK(names_in(tmp.path()) == std::set<std::string>{"f"});
-  auto err = write_file_atomically(tmp / "missing/f", "x", 1);
-  REQUIRE(err);
-  CHECK_THAT(message(err), Catch::Contains(tmp / "missing/f"));
-  REQUIRE_FALSE(ensure_directory(tmp / "a/b/c"));
-  CHECK(fs::is_directory(tmp / "a/b/c"));
-  REQUIRE_FALSE(ensure_directory(tmp / "a/b/c"));
-}
-
 // -- state files -----------------------------------------------------------------
 
 TEST_CASE("State file names percent-encode node ids and parse back",
