@@ -2,11 +2,11 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.hpp"
+#include "runtime/io/errors.hpp"
 
 namespace sluice {
 
@@ -62,8 +62,7 @@ const char* name(node_info::kind k) {
 caf::expected<std::shared_ptr<event_log>> event_log::open(const std::string& path) {
   auto* f = std::fopen(path.c_str(), "a");
   if (f == nullptr)
-    return make_error(errc::io_failed, "cannot open the event log " + path + ": "
-                                        + std::strerror(errno));
+    return io::file_error("cannot open the event log", path, errno);
   return std::shared_ptr<event_log>{new event_log(f)};
 }
 

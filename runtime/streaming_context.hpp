@@ -53,7 +53,7 @@ public:
   /// and, when `checkpoint_dir` holds a checkpoint, prepares its recovery:
   /// the graph must match the checkpoint (batch interval, the ids of the
   /// stateful operators), its state is restored, and start() re-runs the
-  /// batches the crashed driver had not completed (DESIGN.md §7). The error
+  /// batches the crashed driver had not completed (docs/recovery.md). The error
   /// names the file or the mismatch; nothing is reset silently.
   static caf::expected<std::unique_ptr<streaming_context>>
   get_or_create(caf::actor_system& sys, run_settings settings,
