@@ -27,11 +27,10 @@ std::string batch_dir(const std::string& prefix, const std::string& suffix,
 
 void write_part_file(const std::string& dir, uint32_t p,
                      const std::string& content) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec)
-    throw std::runtime_error("cannot create directory " + dir + ": "
-                             + ec.message());
+  // A batch directory created without an fsync of its parent may vanish on
+  // power loss with every part file fsynced inside it.
+  if (auto err = io::ensure_directory(dir))
+    throw std::runtime_error(explanation(err));
   // Hidden temporary name: readers of the output directory skip it.
   auto path = dir + "/" + part_file_name(p);
   if (auto err = io::write_file_atomically(path, content.data(),
