@@ -21,7 +21,8 @@ using source_event_atom = caf::atom_constant<caf::atom("srcevent")>;
 using wal_append_atom = caf::atom_constant<caf::atom("walappend")>;
 using set_tracker_atom = caf::atom_constant<caf::atom("settracker")>;
 /// Worker node -> its receiver: stop, reporting every unacknowledged block
-/// to the tracker given (answers ReceiverStopped once all are acknowledged).
+/// to the tracker given (answers ReceiverStopped once all are acknowledged);
+/// a bool says whether the node drops its store (see pending_blocks).
 using hand_over_atom = caf::atom_constant<caf::atom("handover")>;
 using source_ended_atom = caf::atom_constant<caf::atom("srcended")>;
 using resend_atom = caf::atom_constant<caf::atom("resend")>;

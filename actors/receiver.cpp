@@ -392,7 +392,7 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
     [self](set_tracker_atom, caf::actor tracker) {
       set_tracker(self, std::move(tracker));
     },
-    [self](hand_over_atom, caf::actor tracker)
+    [self](hand_over_atom, caf::actor tracker, bool store_dropped)
       -> caf::result<msg<wire::ReceiverStopped>> {
       // Its node leaves (a new incarnation, dropping its store) or the
       // stream runs elsewhere: pending_blocks decides what is put again and
@@ -402,7 +402,7 @@ caf::behavior receiver(receiver_ptr self, uint32_t stream, std::string node,
       if (st.stopping)
         return make_error(errc::refused, "receiver is already stopping");
       st.peers.clear();
-      auto fx = st.pending->hand_over(st.node);
+      auto fx = st.pending->hand_over(store_dropped ? st.node : std::string{});
       fx.reports.clear(); // set_tracker reports every reported block
       st.stopped = self->make_response_promise();
       st.tracker = caf::actor{}; // nothing goes to the old one meanwhile

@@ -106,11 +106,13 @@ void stop_receivers(worker_ptr self) {
 /// Stops the receiver of `stream` without losing what it took from its
 /// source: it reports its last blocks and every block not yet acknowledged
 /// to `tracker` (the driver's current one: the handle it holds may have
-/// died with a connection), and ends once each is acknowledged. Killing it
+/// died with a connection), and ends once each is acknowledged.
+/// `store_dropped`: the node is about to drop its store (a new
+/// incarnation), so blocks whose local copy is there are put again. Killing it
 /// instead would drop them, and a source without acknowledgements (a
 /// socket) never sends them again.
 void hand_over(worker_ptr self, uint32_t stream, const caf::actor& tracker,
-               const std::string& why) {
+               const std::string& why, bool store_dropped) {
   auto& st = self->state;
   auto i = st.receivers.find(stream);
   if (i == st.receivers.end())
@@ -122,7 +124,7 @@ void hand_over(worker_ptr self, uint32_t stream, const caf::actor& tracker,
   auto node = st.node;
   SLUICE_INFO("worker", node << ": handing over the receiver of stream "
                              << stream << " (" << why << ")");
-  self->request(r, handover_timeout, hand_over_atom::value, tracker)
+  self->request(r, handover_timeout, hand_over_atom::value, tracker, store_dropped)
     .then(
       [node, stream](const msg<wire::ReceiverStopped>&) {
         SLUICE_INFO("worker", node << ": the receiver of stream " << stream
@@ -210,7 +212,8 @@ void rejoin(worker_ptr self, const caf::actor& tracker) {
   for (auto& [stream, r] : st.receivers)
     streams.push_back(stream);
   for (auto stream : streams)
-    hand_over(self, stream, tracker, "node " + old + " rejoins as " + st.node);
+    hand_over(self, stream, tracker, "node " + old + " rejoins as " + st.node,
+              true);
   for (auto* child : {&st.block_manager, &st.task_executor})
     if (*child) {
       self->send_exit(*child, caf::exit_reason::user_shutdown);
@@ -519,7 +522,8 @@ caf::behavior worker_node(worker_ptr self, std::shared_ptr<node_identity> identi
         SLUICE_WARN("worker", describe(err));
         return;
       }
-      hand_over(self, stream, m.caps.empty() ? caf::actor{} : m.caps[0], why);
+      hand_over(self, stream, m.caps.empty() ? caf::actor{} : m.caps[0], why,
+                false);
     },
     [self](node_children_atom) {
       return std::vector<caf::actor>{self->state.block_manager,

@@ -169,7 +169,7 @@ pending_effects pending_blocks::hand_over(const std::string& retired_node) {
       e.replica_attempt = 0; // its answer, if any, is ignored
       e.replicated = true;
     }
-    if (e.stored && e.local_node == retired_node) {
+    if (!retired_node.empty() && e.stored && e.local_node == retired_node) {
       // Its local copy goes with the old store; a location naming the old
       // id would send readers nowhere (and without the WAL or a second
       // copy the block would be unreadable).

@@ -97,10 +97,11 @@ public:
   /// copy rather than never being reported.
   pending_effects stop();
 
-  /// The node hands the receiver over and drops every block stored under
-  /// `retired_node`, its old id: blocks whose local copy is there (or lands
-  /// there later) are put again, into the node's next BlockManager, and
-  /// reported again with that location. The peers it knows may have died
+  /// The node hands the receiver over. When it also drops every block
+  /// stored under `retired_node` (its old id; empty: it keeps its store),
+  /// blocks whose local copy is there (or lands there later) are put again,
+  /// into the node's next BlockManager, and reported again with that
+  /// location. The peers it knows may have died
   /// with its connections, so second copies under way are given up; copies
   /// already placed on peers stay.
   pending_effects hand_over(const std::string& retired_node);

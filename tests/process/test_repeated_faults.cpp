@@ -55,6 +55,35 @@ std::string current_receiver(const wordcount_cluster& c) {
   return node;
 }
 
+/// What a resuming text_server's connections lost: lines missing inside
+/// the range a connection carried (holes: blocks lost), and the longest run
+/// missing at the end of one (what was in flight when it closed).
+struct connection_losses {
+  size_t connections = 0;
+  size_t holes = 0;
+  size_t worst_tail = 0;
+};
+
+connection_losses losses_of(const text_server& server, const tagged_counts& counted,
+                            size_t total_lines) {
+  connection_losses result;
+  auto starts = server.client_starts();
+  starts.push_back(total_lines);
+  result.connections = starts.size() - 1;
+  for (size_t i = 0; i + 1 < starts.size(); ++i) {
+    auto begin = static_cast<long long>(starts[i]);
+    auto end = static_cast<long long>(starts[i + 1]);
+    auto last = begin - 1;
+    for (auto line = begin; line < end; ++line)
+      if (counted.lines.count(line) > 0)
+        last = line;
+    for (auto line = begin; line < last; ++line)
+      result.holes += counted.lines.count(line) == 0 ? 1 : 0;
+    result.worst_tail = std::max(result.worst_tail, static_cast<size_t>(end - last - 1));
+  }
+  return result;
+}
+
 } // namespace
 
 TEST_CASE("a driver that stops on state_lost leaves its workers running and "
@@ -225,32 +254,77 @@ TEST_CASE("socket lines are counted once through repeated stops of the "
   // arrived before it closes). A receiver that dropped blocks it had not
   // reported, or stored nothing while its node was cut off, leaves a hole
   // or a long tail.
-  auto starts = server.client_starts();
-  starts.push_back(total_lines);
-  size_t holes = 0;
-  size_t worst_tail = 0;
-  for (size_t i = 0; i + 1 < starts.size(); ++i) {
-    auto begin = static_cast<long long>(starts[i]);
-    auto end = static_cast<long long>(starts[i + 1]);
-    auto last = begin - 1;
-    for (auto line = begin; line < end; ++line)
-      if (counted.lines.count(line) > 0)
-        last = line;
-    for (auto line = begin; line < last; ++line)
-      holes += counted.lines.count(line) == 0 ? 1 : 0;
-    worst_tail = std::max(worst_tail, static_cast<size_t>(end - last - 1));
-  }
+  auto lost = losses_of(server, counted, total_lines);
   // In flight at a close: what the server wrote in the moment between the
   // receiver's last read and its close; 0.1 s of stream is a generous bound.
   auto bound = static_cast<size_t>(rate / 10);
   std::printf("socket faults: %zu connections, %zu handovers, %zu lines counted "
               "of %zu, %zu in holes, longest tail %zu (bound %zu)\n",
-              starts.size() - 1, handovers, counted.lines.size(), total_lines,
-              holes, worst_tail, bound);
+              lost.connections, handovers, counted.lines.size(), total_lines,
+              lost.holes, lost.worst_tail, bound);
   INFO(c.logs());
-  CHECK(holes == 0);
-  CHECK(worst_tail <= bound);
+  CHECK(lost.holes == 0);
+  CHECK(lost.worst_tail <= bound);
   CHECK(c.driver->err().find("jobs failed") == std::string::npos);
+  c.driver->signal(SIGTERM);
+  CHECK(exited_with(c.driver->wait(), 0));
+}
+
+TEST_CASE("a worker that comes back to a restarted driver after its stream was "
+          "placed elsewhere hands its receiver over and no line is lost",
+          "[process][repeated-faults]") {
+  constexpr double rate = 250;
+  constexpr size_t total_lines = 5000;
+  auto text = make_tagged_text(total_lines, 67);
+  text_server server{text, rate, /*resume=*/true};
+  wordcount_cluster c;
+  c.app_args = {"--source=socket://127.0.0.1:" + std::to_string(server.port()),
+                "--batch-interval=500ms", "--sluice.block-interval=100ms", "--wal",
+                "--checkpoint=" + (c.dir / "ckpt"),
+                "--sluice.stop-gracefully-on-shutdown=true"};
+  logs_on_failure dump{c};
+  c.start_driver();
+  for (int i = 0; i < 3; ++i)
+    c.start_worker();
+  REQUIRE(c.await_workers(3));
+  auto node = c.await_receiver().node;
+  auto host = c.worker_of(node);
+  REQUIRE(host < c.workers.size());
+  REQUIRE(c.await_batches_with_records(2));
+  // The receiver's worker hangs while the driver dies and comes back: the
+  // new driver waits for workers to bring their receivers back, then
+  // places the stream on another worker.
+  c.workers[host]->signal(SIGSTOP);
+  c.driver->signal(SIGKILL);
+  c.driver->wait();
+  c.old_drivers.push_back(std::move(c.driver));
+  c.start_driver(c.port);
+  c.await_receiver(0, node);
+  // Back, it registers with its receiver still running; the driver keeps
+  // the new one and has the old one hand its blocks over.
+  c.workers[host]->signal(SIGCONT);
+  REQUIRE(wait_until([&] {
+    return count_from(c.driver->err(), "the second hands its blocks over") > 0;
+  }));
+  REQUIRE(wait_until([&] {
+    return count_from(c.workers[host]->err(), "handed its blocks over") > 0;
+  }));
+  REQUIRE(wait_until([&] { return server.sent(); }, long_wait));
+  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
+
+  auto counted = tagged(read_word_totals(c.output()));
+  INFO((counted.not_once.empty() ? std::string{} : counted.not_once.front()));
+  CHECK(counted.not_once.empty());
+  auto lost = losses_of(server, counted, total_lines);
+  auto bound = static_cast<size_t>(rate / 10);
+  std::printf("late worker: %zu connections, %zu lines counted of %zu, %zu in "
+              "holes, longest tail %zu (bound %zu)\n",
+              lost.connections, counted.lines.size(), total_lines, lost.holes,
+              lost.worst_tail, bound);
+  INFO(c.logs());
+  CHECK(lost.connections >= 2);
+  CHECK(lost.holes == 0);
+  CHECK(lost.worst_tail <= bound);
   c.driver->signal(SIGTERM);
   CHECK(exited_with(c.driver->wait(), 0));
 }

@@ -212,3 +212,17 @@ TEST_CASE("a hand-over gives up second copies under way, puts again what the "
   CHECK(last.reports[0].locations == std::vector<std::string>{"new"});
   CHECK(p.blocks_reported() == 2);
 }
+
+TEST_CASE("a hand-over by a node that keeps its store puts nothing again",
+          "[pending_blocks]") {
+  pending_blocks p{false};
+  p.set_peers(1, {});
+  p.cut(ref("b1"), some_bytes());
+  auto handed = p.hand_over("");
+  CHECK(handed.local_puts.empty());
+  // The put still under way lands in the kept store and is reported there.
+  auto fx = p.stored("b1", "w1");
+  CHECK(fx.local_puts.empty());
+  REQUIRE(fx.reports.size() == 1);
+  CHECK(fx.reports[0].locations == std::vector<std::string>{"w1"});
+}
