@@ -55,6 +55,15 @@ std::string current_receiver(const wordcount_cluster& c) {
   return node;
 }
 
+/// A word count over `server` with the WAL on: 500 ms batches, 100 ms blocks.
+std::vector<std::string> socket_wal_args(const wordcount_cluster& c,
+                                         const text_server& server) {
+  return {"--source=socket://127.0.0.1:" + std::to_string(server.port()),
+          "--batch-interval=500ms", "--sluice.block-interval=100ms", "--wal",
+          "--checkpoint=" + (c.dir / "ckpt"),
+          "--sluice.stop-gracefully-on-shutdown=true"};
+}
+
 /// What a resuming text_server's connections lost: lines missing inside
 /// the range a connection carried (holes: blocks lost), and the longest run
 /// missing at the end of one (what was in flight when it closed).
@@ -174,10 +183,7 @@ TEST_CASE("socket lines are counted once through repeated stops of the "
   auto text = make_tagged_text(total_lines, 61);
   text_server server{text, rate, /*resume=*/true};
   wordcount_cluster c;
-  c.app_args = {"--source=socket://127.0.0.1:" + std::to_string(server.port()),
-                "--batch-interval=500ms", "--sluice.block-interval=100ms", "--wal",
-                "--checkpoint=" + (c.dir / "ckpt"),
-                "--sluice.stop-gracefully-on-shutdown=true"};
+  c.app_args = socket_wal_args(c, server);
   logs_on_failure dump{c};
   start_supervised(c);
   supervised_children_guard guard{c.driver.get()};
@@ -278,10 +284,7 @@ TEST_CASE("a worker that comes back to a restarted driver after its stream was "
   auto text = make_tagged_text(total_lines, 67);
   text_server server{text, rate, /*resume=*/true};
   wordcount_cluster c;
-  c.app_args = {"--source=socket://127.0.0.1:" + std::to_string(server.port()),
-                "--batch-interval=500ms", "--sluice.block-interval=100ms", "--wal",
-                "--checkpoint=" + (c.dir / "ckpt"),
-                "--sluice.stop-gracefully-on-shutdown=true"};
+  c.app_args = socket_wal_args(c, server);
   logs_on_failure dump{c};
   c.start_driver();
   for (int i = 0; i < 3; ++i)
