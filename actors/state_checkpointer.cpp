@@ -34,43 +34,34 @@ void write_all(checkpointer_ptr self) {
   self->quit();
 }
 
-void fetch(checkpointer_ptr self, size_t j, size_t p, size_t loc) {
-  auto& st = self->state;
-  auto& ref = st.jobs[j].partitions[p];
+/// Reads partition `p` of job `j` from its copies (a damaged or missing
+/// copy moves on to the next, as a task's read does).
+void fetch(checkpointer_ptr self, size_t j, size_t p) {
   auto done = [self] {
     if (--self->state.outstanding == 0)
       write_all(self);
   };
-  while (loc < ref.locations.size()) {
-    auto bm = st.block_managers.find(ref.locations[loc]);
-    if (bm == st.block_managers.end()) {
-      ++loc;
-      continue;
-    }
-    capnp::MallocMessageBuilder b;
-    b.initRoot<wire::GetBlock>().setId(ref.id);
-    self->request(bm->second, std::chrono::seconds{30}, make_msg<wire::GetBlock>(b))
-      .then(
-        [self, j, p, loc, done](const msg<wire::BlockData>& reply) {
-          bool found = false;
-          auto err = read_msg(reply, [&](wire::BlockData::Reader r) {
-            found = r.getFound();
-          });
-          if (err || !found) {
-            fetch(self, j, p, loc + 1);
-            return;
-          }
-          auto& st = self->state;
-          st.parts[j][p] = state_partition{reply.payload,
-                                           st.jobs[j].partitions[p].records};
-          done();
-        },
-        [self, j, p, loc](caf::error&) { fetch(self, j, p, loc + 1); });
-    return;
-  }
-  st.errors[j] = "partition " + std::to_string(p) + " (" + ref.id
-                 + ") is not readable from any location";
-  done();
+  read_next_copy(
+    self, [self, j, p]() -> block_read& { return self->state.reads[j][p]; },
+    [self](const std::string& loc) -> const caf::actor* {
+      auto& bms = self->state.block_managers;
+      auto bm = bms.find(loc);
+      return bm == bms.end() ? nullptr : &bm->second;
+    },
+    std::string{},
+    [self, j, p, done](const buffer& bytes, const std::string&) {
+      auto& st = self->state;
+      st.parts[j][p] = state_partition{bytes, st.jobs[j].partitions[p].records};
+      done();
+    },
+    [self, j, p, done] {
+      auto& st = self->state;
+      auto& r = st.reads[j][p];
+      st.errors[j] = "partition " + std::to_string(p) + " (" + r.ref.id
+                     + ") is not readable from any location ("
+                     + (r.failures.empty() ? "none listed" : r.failures) + ")";
+      done();
+    });
 }
 
 } // namespace
@@ -84,8 +75,14 @@ caf::behavior state_checkpointer(checkpointer_ptr self, caf::actor parent,
   st.jobs = std::move(jobs);
   st.parts.resize(st.jobs.size());
   st.errors.resize(st.jobs.size());
+  st.reads.resize(st.jobs.size());
   for (size_t j = 0; j < st.jobs.size(); ++j) {
     st.parts[j].resize(st.jobs[j].partitions.size());
+    for (auto& ref : st.jobs[j].partitions) {
+      block_read r;
+      r.ref = ref;
+      st.reads[j].push_back(std::move(r));
+    }
     st.outstanding += st.jobs[j].partitions.size();
   }
   if (st.outstanding == 0)
@@ -93,7 +90,7 @@ caf::behavior state_checkpointer(checkpointer_ptr self, caf::actor parent,
   else
     for (size_t j = 0; j < st.jobs.size(); ++j)
       for (size_t p = 0; p < st.jobs[j].partitions.size(); ++p)
-        fetch(self, j, p, 0);
+        fetch(self, j, p);
   return {[](stop_atom) {}};
 }
 

@@ -9,6 +9,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/block_read.hpp"
 #include "runtime/checkpoint/checkpoint.hpp"
 #include "runtime/exec/task_context.hpp"
 
@@ -42,6 +43,7 @@ struct state_checkpointer_state {
   std::map<std::string, caf::actor> block_managers;
   std::vector<state_checkpoint_job> jobs;
   std::vector<std::vector<state_partition>> parts; ///< per job
+  std::vector<std::vector<block_read>> reads;      ///< per job and partition
   std::vector<std::string> errors;                 ///< per job, "" if ok
   size_t outstanding = 0;
 };

@@ -18,16 +18,16 @@ namespace {
 
 using runner_ptr = caf::stateful_actor<task_runner_state>*;
 
-/// A remote read that takes longer than this counts as a failed location.
-constexpr auto fetch_timeout = std::chrono::seconds{30};
-
 msg<wire::TaskResult> make_result(runner_ptr self, const caf::error& err,
                                   task_context* ctx) {
   capnp::MallocMessageBuilder b;
   auto r = b.initRoot<wire::TaskResult>();
   r.setOk(!err);
   r.setNode(self->state.node);
-  r.setReplicaSwitches(self->state.replica_switches);
+  uint32_t switches = 0;
+  for (auto& f : self->state.fetches)
+    switches += f.failed_locations;
+  r.setReplicaSwitches(switches);
   buffer payload;
   if (err) {
     r.setError(describe(err));
@@ -85,7 +85,7 @@ void replicate_and_finish(runner_ptr self) {
       done();
       continue;
     }
-    self->request(*bm, fetch_timeout,
+    self->request(*bm, block_read_timeout,
                   put_block(outs[i].id, outs[i].records, st.spec.level, block->bytes))
       .then(
         [self, i, done](const msg<wire::PutBlockAck>&) {
@@ -141,90 +141,48 @@ void fetched(runner_ptr self) {
     run_task(self);
 }
 
-/// Notes why a copy of `f` could not be read; the read moves on to the next.
-void note_failure(runner_ptr self, fetch_item& f, const std::string& why) {
-  if (!f.failures.empty())
-    f.failures += "; ";
-  f.failures += why;
-  ++f.failed_locations;
-  ++self->state.replica_switches;
-}
-
-void location_failed(runner_ptr self, size_t i, const std::string& why) {
-  note_failure(self, self->state.fetches[i], why);
-  fetch(self, i);
-}
+void read_from_wal(runner_ptr self, size_t i);
 
 void fetch(runner_ptr self, size_t i) {
   auto& st = self->state;
   auto& f = st.fetches[i];
   // The local store first: it may hold a replica the driver does not list.
-  if (f.next_location == 0) {
-    f.started = std::chrono::steady_clock::now();
-    auto local = st.store->get(f.ref.id);
-    if (local) {
-      f.block = std::move(*local);
-      f.done = true;
-      fetched(self);
-      return;
-    }
-    if (local.error().code() != static_cast<uint8_t>(errc::not_found)) {
-      note_failure(self, f, st.node + ": " + describe(local.error()));
-    }
-  }
-  while (f.next_location < f.ref.locations.size()) {
-    auto& loc = f.ref.locations[f.next_location++];
-    if (loc == st.node)
-      continue; // checked above
-    auto* bm = peer_of(self, loc);
-    if (bm == nullptr || !*bm) {
-      // A lost node: the scheduler no longer lists its BlockManager.
-      note_failure(self, f, loc + ": no BlockManager known");
-      continue;
-    }
-    capnp::MallocMessageBuilder b;
-    b.initRoot<wire::GetBlock>().setId(f.ref.id);
-    self->request(*bm, fetch_timeout, make_msg<wire::GetBlock>(b))
-      .then(
-        [self, i, loc](const msg<wire::BlockData>& reply) {
-          bool found = false;
-          auto err = read_msg(reply, [&](wire::BlockData::Reader r) {
-            found = r.getFound();
-          });
-          if (err)
-            location_failed(self, i, loc + ": " + describe(err));
-          else if (!found || reply.payload.empty())
-            location_failed(self, i, loc + ": block not found");
-          else if (auto bad = check_block(reply.payload,
-                                          self->state.fetches[i].ref.records,
-                                          self->state.fetches[i].ref.id))
-            // A damaged copy is a failed location like a missing one: the
-            // next replica may be intact.
-            location_failed(self, i, loc + ": " + describe(bad));
-          else {
-            auto& item = self->state.fetches[i];
-            if (item.failed_locations > 0) {
-              using namespace std::chrono;
-              auto ms = duration_cast<microseconds>(steady_clock::now() - item.started)
-                          .count() / 1000.0;
-              SLUICE_INFO("task", self->state.spec.describe()
-                                    << ": block " << item.ref.id << " read from "
-                                    << loc << " after " << item.failed_locations
-                                    << " failed location(s) in " << ms << " ms ("
-                                    << item.failures << ")");
-            }
-            item.block = stored_block{reply.payload, item.ref.records};
-            item.done = true;
-            fetched(self);
-          }
-        },
-        [self, i, loc](caf::error& err) {
-          location_failed(self, i, loc + ": " + describe(err));
-        });
+  auto local = st.store->get(f.ref.id);
+  if (local) {
+    f.block = std::move(*local);
+    f.done = true;
+    fetched(self);
     return;
   }
-  // Every copy failed: the receiver WAL is the last resort (the runner is
-  // detached, so this blocking read holds no scheduler thread).
+  if (local.error().code() != static_cast<uint8_t>(errc::not_found))
+    f.failed(st.node + ": " + describe(local.error()));
+  read_next_copy(
+    self, [self, i]() -> block_read& { return self->state.fetches[i]; },
+    [self](const std::string& loc) { return peer_of(self, loc); }, st.node,
+    [self, i](const buffer& bytes, const std::string& loc) {
+      auto& item = self->state.fetches[i];
+      if (item.failed_locations > 0) {
+        using namespace std::chrono;
+        auto ms = duration_cast<microseconds>(steady_clock::now() - item.started)
+                    .count() / 1000.0;
+        SLUICE_INFO("task", self->state.spec.describe()
+                              << ": block " << item.ref.id << " read from " << loc
+                              << " after " << item.failed_locations
+                              << " failed location(s) in " << ms << " ms ("
+                              << item.failures << ")");
+      }
+      item.block = stored_block{bytes, item.ref.records};
+      item.done = true;
+      fetched(self);
+    },
+    [self, i] { read_from_wal(self, i); });
+}
+
+/// Every copy failed: the receiver WAL is the last resort (the runner is
+/// detached, so this blocking read holds no scheduler thread).
+void read_from_wal(runner_ptr self, size_t i) {
+  auto& st = self->state;
+  auto& f = st.fetches[i];
   if (!f.ref.wal.segment.empty() && !f.wal_tried) {
     f.wal_tried = true;
     wal::handle h{f.ref.wal.segment, f.ref.wal.offset, f.ref.wal.length};

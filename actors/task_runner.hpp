@@ -10,6 +10,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/block_read.hpp"
 #include "runtime/block_store.hpp"
 #include "runtime/exec/task_context.hpp"
 #include "runtime/exec/task_spec.hpp"
@@ -18,18 +19,13 @@
 namespace sluice {
 
 /// One block a task needs, and where it may be read.
-struct fetch_item {
+struct fetch_item : block_read {
   uint32_t leaf = 0;
   uint32_t partition = 0;
   uint32_t side = 0;
-  block_ref ref;
-  size_t next_location = 0;
-  std::string failures; ///< why earlier locations failed
   stored_block block;   ///< typed when read locally from a deserialized cache
   bool done = false;
   bool wal_tried = false;
-  uint32_t failed_locations = 0;
-  std::chrono::steady_clock::time_point started; ///< the first read attempt
 };
 
 /// State of a task runner: runs one task attempt and reports to its
@@ -56,7 +52,6 @@ struct task_runner_state {
   uint64_t id = 0;
   std::vector<fetch_item> fetches;
   size_t outstanding = 0;
-  uint32_t replica_switches = 0;
   uint32_t wal_reads = 0;     ///< blocks read back from a receiver WAL
   bool failed = false;
   std::unique_ptr<task_context> ctx; ///< kept while replicas are written
