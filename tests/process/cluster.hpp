@@ -133,50 +133,66 @@ struct wordcount_cluster {
       [&] { return count_events("node", "joined", driver_events_from) >= n; });
   }
 
-  /// Waits (up to a minute) until `n` batches with records completed.
+  /// The number of driver events so far: a mark to wait for later ones.
+  size_t mark() const {
+    return events().size();
+  }
+
+  /// Batches completed (batch_completed events) from event `from` on.
+  std::vector<nlohmann::json> batches_from(size_t from) const {
+    std::vector<nlohmann::json> result;
+    auto all = events();
+    for (size_t i = from; i < all.size(); ++i)
+      if (all[i]["event"] == "batch_completed")
+        result.push_back(all[i]);
+    return result;
+  }
+
+  /// Waits (up to a minute) until `n` batches with records completed since
+  /// the last start_driver().
   bool await_batches_with_records(size_t n) {
     return wait_until(
       [&] {
         size_t with_records = 0;
-        for (auto r : batch_records(driver->err()))
-          with_records += r > 0 ? 1 : 0;
+        for (auto& b : batches_from(driver_events_from))
+          with_records += b["records"].get<uint64_t>() > 0 ? 1 : 0;
         return with_records >= n;
       },
       std::chrono::seconds{60});
   }
 
   /// Waits (up to a minute) until `n` batches without records completed
-  /// after byte `from` of the driver's log. Batches complete in order, so
-  /// then every batch before them did, with every block reported before.
+  /// after event `from` (a mark()). Batches complete in order, so then
+  /// every batch before them did, with every block reported before.
   bool await_empty_batches(size_t from, size_t n) {
     return wait_until(
       [&] {
         size_t empty = 0;
-        for (auto r : batch_records(driver->err(), from))
-          empty += r == 0 ? 1 : 0;
+        for (auto& b : batches_from(from))
+          empty += b["records"].get<uint64_t>() == 0 ? 1 : 0;
         return empty >= n;
       },
       std::chrono::seconds{60});
   }
 
-  /// Where a receiver runs, as the driver logged it.
+  /// Where a receiver runs, as the driver's events say.
   struct placement {
     uint32_t stream = 0;
     std::string node;
   };
 
-  /// Waits until the driver logs a receiver placed, after byte `from` of its
-  /// log and on a node other than `not_on`; the test fails otherwise.
+  /// Waits until the driver places a receiver (a `receiver placed` event)
+  /// after event `from` (a mark()) on a node other than `not_on`; the test
+  /// fails otherwise.
   placement await_receiver(size_t from = 0, const std::string& not_on = "") {
     placement result;
-    static const std::regex re{"receiver of stream ([0-9]+) runs on (\\S+)"};
     REQUIRE(wait_until([&] {
-      auto log = driver->err();
-      auto begin = log.cbegin() + static_cast<std::ptrdiff_t>(std::min(from, log.size()));
-      for (std::sregex_iterator i{begin, log.cend(), re}, end; i != end; ++i)
-        if ((*i)[2] != not_on) {
-          result.stream = static_cast<uint32_t>(std::stoul((*i)[1]));
-          result.node = (*i)[2];
+      auto all = events();
+      for (size_t i = from; i < all.size(); ++i)
+        if (all[i]["event"] == "receiver" && all[i]["what"] == "placed"
+            && all[i]["node"] != not_on) {
+          result.stream = all[i]["stream"].get<uint32_t>();
+          result.node = all[i]["node"].get<std::string>();
           return true;
         }
       return false;

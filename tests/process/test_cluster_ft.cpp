@@ -53,17 +53,17 @@ TEST_CASE("kill -9 of the worker running a receiver restarts it on another "
   auto at = server.lines_sent() + std::uniform_int_distribution<size_t>{0, 500}(rng);
   REQUIRE(wait_until([&] { return server.lines_sent() >= at; }));
   REQUIRE_FALSE(server.finished());
-  auto log_before_kill = c.driver->err().size();
+  auto before_kill = c.mark();
   c.workers[victim]->signal(SIGKILL);
   REQUIRE(c.workers[victim]->wait() != -1);
 
   // Restarted elsewhere, it reconnects and gets the rest of the text.
-  auto restarted = c.await_receiver(log_before_kill, placed.node);
+  auto restarted = c.await_receiver(before_kill, placed.node);
   auto host = c.worker_of(restarted.node);
   CHECK(host < c.workers.size());
   CHECK(host != victim);
   REQUIRE(wait_until([&] { return server.sent(); }, long_wait));
-  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
+  REQUIRE(c.await_empty_batches(c.mark(), 2));
 
   auto totals = read_word_totals(c.output());
   auto counted = tagged(totals);
@@ -138,7 +138,7 @@ TEST_CASE("kill -9 of two workers one after the other leaves one that goes on "
     return survivor.err().find("replication degraded") != std::string::npos;
   }));
   REQUIRE(wait_until([&] { return server.sent(); }, long_wait));
-  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
+  REQUIRE(c.await_empty_batches(c.mark(), 2));
   // The receiver never died: every line is counted exactly once.
   auto totals = read_word_totals(c.output());
   CHECK(totals == count_words(text));

@@ -93,7 +93,7 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   // The stream must still be running at the kill, or there is nothing to
   // lose and the test proves nothing.
   REQUIRE_FALSE(server.finished());
-  auto log_before_kill = c.driver->err().size();
+  auto before_kill = c.mark();
   c.workers[victim]->signal(SIGKILL);
   REQUIRE(c.workers[victim]->wait() != -1);
 
@@ -102,12 +102,12 @@ TEST_CASE("kill -9 of the worker running a socket receiver loses at most what "
   // gets nothing).
   REQUIRE(wait_until([&] { return server.finished(); }));
   CHECK_FALSE(server.sent());
-  c.await_receiver(log_before_kill, node);
+  c.await_receiver(before_kill, node);
   // Every block of the dead receiver that reached the tracker is taken by
   // the first batch generated after its report; batches complete in order
   // (one job at a time), so once two empty batches completed after the kill,
   // every earlier batch (the dead worker's last blocks included) completed.
-  REQUIRE(c.await_empty_batches(log_before_kill, 2));
+  REQUIRE(c.await_empty_batches(before_kill, 2));
 
   INFO(c.logs());
   auto totals = read_word_totals(c.output());

@@ -189,13 +189,13 @@ TEST_CASE("a hung worker running a receiver rejoins with that receiver handed "
   REQUIRE(c.await_batches_with_records(2));
   REQUIRE_FALSE(server.finished());
   continue_and_kill guard{*victim};
-  auto log_before = c.driver->err().size();
+  auto before = c.mark();
   victim->signal(SIGSTOP);
   REQUIRE(wait_until([&] {
     return contains(c.driver->err(), "worker " + node + " declared lost");
   }));
   // The tracker starts the stream's receiver on another worker.
-  c.await_receiver(log_before, node);
+  c.await_receiver(before, node);
   victim->signal(SIGCONT);
   REQUIRE(wait_until([&] {
     return contains(victim->err(), "rejoins as a new incarnation " + node
@@ -211,7 +211,7 @@ TEST_CASE("a hung worker running a receiver rejoins with that receiver handed "
   }));
   // Every block reported before the hang was taken by a batch generated
   // before two empty batches completed (batches complete in order).
-  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
+  REQUIRE(c.await_empty_batches(c.mark(), 2));
 
   INFO(c.logs());
   auto totals = read_word_totals(c.output());

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <random>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -45,14 +44,22 @@ size_t count_from(const std::string& log, const std::string& what, size_t from =
 }
 
 /// The node the receiver of the (only) stream runs on now: the last
-/// placement or adoption the driver logged.
+/// placement or adoption in the driver's events.
 std::string current_receiver(const wordcount_cluster& c) {
-  static const std::regex re{"receiver of stream [0-9]+ runs on (\\S+)"};
-  auto log = c.driver->err();
   std::string node;
-  for (std::sregex_iterator i{log.cbegin(), log.cend(), re}, end; i != end; ++i)
-    node = (*i)[1];
+  for (auto& e : c.events())
+    if (e["event"] == "receiver" && e["what"] == "placed")
+      node = e["node"].get<std::string>();
   return node;
+}
+
+/// Whether the driver declared `node` lost after event `from`.
+bool node_lost(const wordcount_cluster& c, const std::string& node, size_t from) {
+  auto all = c.events();
+  for (size_t i = from; i < all.size(); ++i)
+    if (all[i]["event"] == "node" && all[i]["what"] == "lost" && all[i]["node"] == node)
+      return true;
+  return false;
 }
 
 /// A word count over `server` with the WAL on: 500 ms batches, 100 ms blocks.
@@ -206,7 +213,7 @@ TEST_CASE("socket lines are counted once through repeated stops of the "
     auto node = current_receiver(c);
     auto host = c.worker_of(node);
     REQUIRE(host < c.workers.size());
-    auto from = c.driver->err().size();
+    auto from = c.mark();
     std::printf("socket faults: %s (receiver on %s) at line %zu\n", fault.c_str(),
                 node.c_str(), server.lines_sent());
     if (fault == "stop") {
@@ -215,10 +222,7 @@ TEST_CASE("socket lines are counted once through repeated stops of the "
       // learns it must rejoin as a new incarnation.
       auto handed = count_from(c.workers[host]->err(), "handed its blocks over");
       c.workers[host]->signal(SIGSTOP);
-      REQUIRE(wait_until([&] {
-        return c.driver->err().find("worker " + node + " declared lost", from)
-               != std::string::npos;
-      }));
+      REQUIRE(wait_until([&] { return node_lost(c, node, from); }));
       c.workers[host]->signal(SIGCONT);
       ++handovers;
       REQUIRE(wait_until([&] {
@@ -232,9 +236,7 @@ TEST_CASE("socket lines are counted once through repeated stops of the "
         return supervised_drivers(*c.driver).size() > drivers.size();
       }));
       // The new driver adopts the receiver where it runs.
-      REQUIRE(wait_until([&] {
-        return c.driver->err().find("adopting the receiver", from) != std::string::npos;
-      }));
+      c.await_receiver(from);
     } else {
       // A worker without the receiver, replaced by a fresh one.
       size_t victim = c.workers.size();
@@ -248,7 +250,7 @@ TEST_CASE("socket lines are counted once through repeated stops of the "
     }
   }
   REQUIRE(wait_until([&] { return server.sent(); }, long_wait));
-  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
+  REQUIRE(c.await_empty_batches(c.mark(), 2));
 
   auto totals = read_word_totals(c.output());
   auto counted = tagged(totals);
@@ -313,7 +315,7 @@ TEST_CASE("a worker that comes back to a restarted driver after its stream was "
     return count_from(c.workers[host]->err(), "handed its blocks over") > 0;
   }));
   REQUIRE(wait_until([&] { return server.sent(); }, long_wait));
-  REQUIRE(c.await_empty_batches(c.driver->err().size(), 2));
+  REQUIRE(c.await_empty_batches(c.mark(), 2));
 
   auto counted = tagged(read_word_totals(c.output()));
   INFO((counted.not_once.empty() ? std::string{} : counted.not_once.front()));
