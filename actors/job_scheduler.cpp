@@ -278,7 +278,7 @@ void arm_locality_timer(scheduler_ptr self, steady::time_point until) {
 /// True if the task reads from a node whose BlockManager is restarting:
 /// launched now, it would fail for want of it.
 bool reads_from_restarting(scheduler_ptr self, const scheduled_task& t) {
-  for (auto& node : self->state.restarting)
+  for (auto& node : self->state.drops.restarting_nodes())
     if (reads_from(t, node))
       return true;
   return false;
@@ -477,7 +477,7 @@ caf::error check_state(scheduler_ptr self, const std::string& node) {
   auto& st = self->state;
   // A node whose BlockManager is restarting keeps its store.
   auto lost = lost_state(*st.g, st.cache, [&](const std::string& loc) {
-    return st.block_managers.count(loc) > 0 || st.restarting.count(loc) > 0;
+    return st.block_managers.count(loc) > 0 || st.drops.is_restarting(loc);
   });
   if (lost.empty())
     return caf::none;
@@ -532,8 +532,7 @@ bool worker_lost(scheduler_ptr self, const std::string& node) {
   auto& st = self->state;
   st.executors.erase(node);
   st.block_managers.erase(node);
-  st.restarting.erase(node);
-  st.deferred_drops.erase(node);
+  st.drops.forget(node);
   fail_running_on(self, node, "worker " + node + " was lost");
   std::vector<uint64_t> restart;
   for (auto& [t, batch] : st.batches) {
@@ -608,7 +607,7 @@ void child_down(scheduler_ptr self, const caf::down_msg& dm) {
                                    << "): tasks reading from it wait for its "
                                       "next one");
       st.block_managers.erase(node);
-      st.restarting.insert(node);
+      st.drops.restarting(node);
       relaunch_readers(self, node);
       return;
     }
@@ -638,12 +637,8 @@ void worker_refreshed(scheduler_ptr self, const std::string& node,
       relaunch_readers(self, node);
     st.block_managers[node] = bm;
     self->monitor(bm);
-    st.restarting.erase(node);
-    if (auto d = st.deferred_drops.find(node); d != st.deferred_drops.end()) {
-      for (auto& drop : d->second)
-        self->send(bm, std::move(drop));
-      st.deferred_drops.erase(d);
-    }
+    for (auto& drop : st.drops.refreshed(node))
+      self->send(bm, std::move(drop));
   }
 }
 
@@ -709,8 +704,7 @@ caf::behavior job_scheduler(scheduler_ptr self, graph* g, run_settings settings,
       } else if (joined && m.caps.size() >= 2) {
         st.executors[node] = executor_slot{m.caps[1], slots, 0};
         st.block_managers[node] = m.caps[0];
-        st.restarting.erase(node);
-        st.deferred_drops.erase(node);
+        st.drops.forget(node);
         self->monitor(m.caps[0]);
         self->monitor(m.caps[1]);
         dispatch(self);

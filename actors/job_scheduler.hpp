@@ -17,6 +17,7 @@
 
 #include "messages/schemas.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/cluster/held_drops.hpp"
 #include "runtime/config.hpp"
 #include "runtime/exec/planner.hpp"
 #include "runtime/graph.hpp"
@@ -141,10 +142,9 @@ struct job_scheduler_state {
   std::map<uint32_t, time_ms> restored;
   std::set<uint32_t> checkpointing; ///< nodes whose state is being written
   std::shared_ptr<const recovery_plan> plan;
-  /// Nodes whose BlockManager ended and that have not re-registered yet.
-  std::set<std::string> restarting;
-  /// DropBlocks for a restarting node, sent to its next BlockManager.
-  std::map<std::string, std::vector<msg<wire::DropBlocks>>> deferred_drops;
+  /// Nodes whose BlockManager ended and that have not re-registered yet,
+  /// and the DropBlocks held for their next BlockManager.
+  held_drops<msg<wire::DropBlocks>> drops;
   /// The locality deadline a delayed dispatch is armed for, if any.
   std::optional<std::chrono::steady_clock::time_point> locality_timer;
 };

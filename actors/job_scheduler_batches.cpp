@@ -16,10 +16,10 @@ namespace {
 void send_drop(scheduler_ptr self, const std::string& node,
                msg<wire::DropBlocks> m) {
   auto& st = self->state;
+  if (st.drops.hold(node, m))
+    return;
   if (auto bm = st.block_managers.find(node); bm != st.block_managers.end())
     self->send(bm->second, std::move(m));
-  else if (st.restarting.count(node) > 0)
-    st.deferred_drops[node].push_back(std::move(m));
 }
 
 /// Drops cached partitions no window can read any more.
@@ -123,8 +123,10 @@ void complete_batch(scheduler_ptr self, batch_run& batch) {
     auto drop = make_msg<wire::DropBlocks>(b);
     for (auto& [node, bm] : st.block_managers)
       self->send(bm, drop);
-    for (auto& node : st.restarting)
-      st.deferred_drops[node].push_back(drop);
+    for (auto& node : st.drops.restarting_nodes()) {
+      auto held = drop;
+      st.drops.hold(node, held);
+    }
   }
   if (batch.checkpoints.empty()) {
     deliver_batch(self, batch, {});
