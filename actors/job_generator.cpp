@@ -326,6 +326,7 @@ void submit(generator_ptr self, time_ms t, const msg<wire::BlockAllocation>& all
 void recover(generator_ptr self) {
   auto& st = self->state;
   auto& plan = *st.plan;
+  auto& allocations = plan.log.tracker.allocations();
   for (auto& pos : plan.meta.directories)
     if (auto* n = st.g->find(pos.node_id);
         n != nullptr && n->kind() == node_kind::directory_input)
@@ -340,7 +341,7 @@ void recover(generator_ptr self) {
       st.state_times[n->index()] = ref.batch_ms;
     }
   auto inputs_of = [&](time_ms t) {
-    auto inputs = plan.log.allocations.at(t);
+    auto inputs = allocations.at(t);
     for (auto& [node, parts] : inputs) {
       auto* n = st.g->at(node);
       if (n != nullptr && n->kind() == node_kind::queue_input && !parts.empty()) {

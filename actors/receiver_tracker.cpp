@@ -384,9 +384,9 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
     if (n->kind() == node_kind::receiver_input)
       st.streams[n->index()];
   if (plan) {
-    st.unallocated = plan->log.unallocated;
-    st.known = plan->log.known_blocks;
-    for (auto& [t, inputs] : plan->log.allocations)
+    st.unallocated = plan->log.tracker.unallocated();
+    st.known = plan->log.tracker.known();
+    for (auto& [t, inputs] : plan->log.tracker.allocations())
       for (auto& [node, parts] : inputs)
         for (auto& p : parts)
           if (!p.is_file)

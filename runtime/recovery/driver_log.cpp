@@ -1,6 +1,5 @@
 #include "runtime/recovery/driver_log.hpp"
 
-#include <algorithm>
 #include <filesystem>
 #include <functional>
 
@@ -20,49 +19,22 @@ buffer encode_event(const std::function<void(wire::DriverLogEvent::Builder)>& f)
   return buffer::from_builder(b);
 }
 
-void forget(driver_log_state& st, const batch_inputs& inputs) {
-  for (auto& [node, parts] : inputs)
-    for (auto& p : parts)
-      if (!p.is_file)
-        st.known_blocks.erase(p.block.id);
-}
-
 void apply(driver_log_state& st, wire::DriverLogEvent::Reader ev) {
   switch (ev.which()) {
     case wire::DriverLogEvent::BLOCK_ADDED: {
       auto added = ev.getBlockAdded();
-      auto ref = decode(added.getBlock());
-      if (st.known_blocks.insert(ref.id).second)
-        st.unallocated[added.getStream()].push_back(std::move(ref));
+      st.tracker.replay_added(added.getStream(), decode(added.getBlock()));
       break;
     }
     case wire::DriverLogEvent::BATCH_ALLOCATED: {
       auto alloc = ev.getBatchAllocated();
-      auto inputs = decode_inputs(alloc.getInputs());
-      std::set<std::string> taken;
-      for (auto& [node, parts] : inputs)
-        for (auto& p : parts)
-          if (!p.is_file) {
-            taken.insert(p.block.id);
-            st.known_blocks.insert(p.block.id);
-          }
-      for (auto& [stream, blocks] : st.unallocated)
-        blocks.erase(std::remove_if(blocks.begin(), blocks.end(),
-                                    [&](const block_ref& r) {
-                                      return taken.count(r.id) > 0;
-                                    }),
-                     blocks.end());
-      st.allocations[alloc.getBatchTime()] = std::move(inputs);
+      st.tracker.replay_allocated(alloc.getBatchTime(),
+                                  decode_inputs(alloc.getInputs()));
       break;
     }
-    case wire::DriverLogEvent::BATCH_CLEANED: {
-      auto t = ev.getBatchCleaned().getBatchTime();
-      if (auto i = st.allocations.find(t); i != st.allocations.end()) {
-        forget(st, i->second);
-        st.allocations.erase(i);
-      }
+    case wire::DriverLogEvent::BATCH_CLEANED:
+      st.tracker.replay_cleaned(ev.getBatchCleaned().getBatchTime());
       break;
-    }
   }
 }
 

@@ -58,13 +58,14 @@ namespace {
 /// newest batches a checkpoint needs; older ones precede them in the log).
 std::string missing_inputs(const checkpoint_metadata& meta,
                            const driver_log_state& log) {
+  auto& allocations = log.tracker.allocations();
   std::vector<time_ms> missing;
   for (auto t : meta.pending_ms)
-    if (log.allocations.count(t) == 0)
+    if (allocations.count(t) == 0)
       missing.push_back(t);
   auto last = meta.last_completed_ms;
   if (last >= 0 && meta.recovery_horizon_ms >= 0
-      && last >= meta.recovery_horizon_ms && log.allocations.count(last) == 0)
+      && last >= meta.recovery_horizon_ms && allocations.count(last) == 0)
     missing.push_back(last);
   if (missing.empty())
     return {};

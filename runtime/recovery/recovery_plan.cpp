@@ -27,7 +27,7 @@ void plan_batches(recovery_plan& plan) {
   time_ms last_completed = meta.last_completed_ms;
   time_ms horizon = meta.recovery_horizon_ms;
   plan.last_generated = meta.last_generated_ms;
-  for (auto& [t, inputs] : plan.log.allocations) {
+  for (auto& [t, inputs] : plan.log.tracker.allocations()) {
     plan.last_generated = std::max(plan.last_generated, t);
     if (t <= last_completed) {
       if (horizon >= 0 && t >= horizon)

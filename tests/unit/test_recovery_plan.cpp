@@ -137,17 +137,18 @@ TEST_CASE("the driver log replays blocks added, batches allocated and batches cl
   REQUIRE(st);
   CHECK(st->records == 7);
   // Batch 1000 was cleaned: only 2000 remains, with its block's WAL handle.
-  REQUIRE(st->allocations.size() == 1);
-  auto& alloc = st->allocations.at(2000);
+  auto& blocks = st->tracker;
+  REQUIRE(blocks.allocations().size() == 1);
+  auto& alloc = blocks.allocations().at(2000);
   REQUIRE(alloc.at(1).size() == 1);
   CHECK(alloc.at(1)[0].block.id == "c");
   CHECK(alloc.at(1)[0].block.wal.segment == "log-0-60000");
   CHECK(alloc.at(1)[0].block.wal.offset == 16);
   // "d" was never allocated; a, b (cleaned) and c (allocated) are not pending.
-  REQUIRE(st->unallocated[0].size() == 1);
-  CHECK(st->unallocated[0][0].id == "d");
-  CHECK(st->unallocated[1].empty());
-  CHECK(st->known_blocks == std::set<std::string>{"c", "d"});
+  REQUIRE(blocks.unallocated().at(0).size() == 1);
+  CHECK(blocks.unallocated().at(0)[0].id == "d");
+  CHECK(blocks.unallocated().at(1).empty());
+  CHECK(blocks.known() == std::set<std::string>{"c", "d"});
 }
 
 TEST_CASE("a block added twice to the driver log is replayed once", "[recovery]") {
@@ -160,7 +161,7 @@ TEST_CASE("a block added twice to the driver log is replayed once", "[recovery]"
   }
   auto st = replay_driver_log(dir.path());
   REQUIRE(st);
-  CHECK(st->unallocated[0].size() == 1);
+  CHECK(st->tracker.unallocated().at(0).size() == 1);
 }
 
 TEST_CASE("a missing driver log replays as empty", "[recovery]") {
@@ -168,7 +169,7 @@ TEST_CASE("a missing driver log replays as empty", "[recovery]") {
   auto st = replay_driver_log(dir.path());
   REQUIRE(st);
   CHECK(st->records == 0);
-  CHECK(st->allocations.empty());
+  CHECK(st->tracker.allocations().empty());
 }
 
 TEST_CASE("a corrupt record in the middle of the driver log stops recovery naming "
@@ -230,7 +231,7 @@ TEST_CASE("a recovery plan recomputes completed batches from the horizon and "
   plan.meta.last_generated_ms = 5000;
   plan.meta.recovery_horizon_ms = 3000;
   for (time_ms t : {1000, 2000, 3000, 4000, 5000, 6000})
-    plan.log.allocations[t];
+    plan.log.tracker.replay_allocated(t, {});
   plan_batches(plan);
   CHECK(plan.recompute == std::vector<time_ms>{3000, 4000});
   // 6000 was allocated (logged) after the last checkpoint: pending too.
