@@ -132,10 +132,7 @@ void release_inputs(generator_ptr self, time_ms completed) {
          && st.unreleased.front() < keep_from) {
     auto t = st.unreleased.front();
     st.unreleased.pop_front();
-    if (st.log)
-      if (auto err = st.log->batch_cleaned(st.clk->now(), t))
-        SLUICE_WARN("generator", "cannot log the cleanup of batch "
-                                   << t << " ms: " << describe(err));
+    // The tracker logs the cleanup, then drops the batch's blocks.
     capnp::MallocMessageBuilder b;
     b.initRoot<wire::ReleaseBatch>().setBatchTime(t);
     self->send(st.tracker, make_msg<wire::ReleaseBatch>(b));
@@ -291,9 +288,9 @@ void send_jobset(generator_ptr self, time_ms t, const batch_inputs& inputs,
           });
 }
 
-void submit(generator_ptr self, time_ms t, const msg<wire::BlockAllocation>& alloc) {
-  auto& st = self->state;
-  batch_inputs inputs;
+/// Adds the blocks the tracker allocated to batch `t` to its `inputs`.
+void add_blocks(time_ms t, const msg<wire::BlockAllocation>& alloc,
+                batch_inputs& inputs) {
   auto err = read_msg(alloc, [&](wire::BlockAllocation::Reader r) {
     for (auto s : r.getStreams()) {
       auto& parts = inputs[s.getStream()];
@@ -307,17 +304,12 @@ void submit(generator_ptr self, time_ms t, const msg<wire::BlockAllocation>& all
   });
   if (err)
     SLUICE_ERROR("generator", "batch " << t << " ms: " << describe(err));
-  add_driver_inputs(self, t, inputs);
+}
+
+void submit(generator_ptr self, time_ms t, const batch_inputs& inputs) {
+  auto& st = self->state;
   if (st.first_batch < 0)
     st.first_batch = t;
-  // Logged before the batch runs: a restarted driver re-runs it with
-  // exactly these inputs.
-  if (st.log)
-    if (auto err = st.log->batch_allocated(st.clk->now(), t, inputs))
-      SLUICE_ERROR("generator", "cannot log the inputs of batch "
-                                  << t << " ms (" << describe(err)
-                                  << "): it runs, but a driver restart "
-                                     "could not re-run it");
   send_jobset(self, t, inputs, false);
   write_checkpoint(self, t);
 }
@@ -386,18 +378,32 @@ void generate(generator_ptr self, time_ms t) {
   auto& st = self->state;
   st.generating = true;
   st.last_generated = t;
+  // The tracker logs these with the blocks it allocates, as the batch's
+  // one record, before it answers: a restarted driver re-runs the batch
+  // with exactly these inputs.
+  auto inputs = std::make_shared<batch_inputs>();
+  add_driver_inputs(self, t, *inputs);
   capnp::MallocMessageBuilder b;
-  b.initRoot<wire::AllocateBlocks>().setBatchTime(t);
+  auto req = b.initRoot<wire::AllocateBlocks>();
+  req.setBatchTime(t);
+  encode_inputs(*inputs, req.initOthers(static_cast<unsigned>(inputs->size())));
   self->request(st.tracker, std::chrono::seconds{60}, make_msg<wire::AllocateBlocks>(b))
     .then(
-      [self, t](const msg<wire::BlockAllocation>& alloc) {
-        submit(self, t, alloc);
+      [self, t, inputs](const msg<wire::BlockAllocation>& alloc) {
+        add_blocks(t, alloc, *inputs);
+        submit(self, t, *inputs);
         self->state.generating = false;
         generate_next(self);
       },
-      [self, t](caf::error& err) {
+      [self, t, inputs](caf::error& err) {
+        // Its files are taken and its queued data dequeued already: they
+        // run (as a batch the log does not hold, so a driver restart could
+        // not re-run it); its blocks stay unallocated for the next batch.
         SLUICE_ERROR("generator", "cannot allocate blocks to batch "
-                                    << t << " ms: " << describe(err));
+                                    << t << " ms (" << describe(err)
+                                    << "): it runs without them, and a driver "
+                                       "restart could not re-run it");
+        submit(self, t, *inputs);
         self->state.generating = false;
         generate_next(self);
       });

@@ -27,21 +27,25 @@ namespace sluice {
 /// State of the JobGenerator (driver).
 ///
 /// At every batch time t (woken by its clock, so tests drive it with a
-/// manual clock) it asks the ReceiverTracker to allocate blocks to t, lists
-/// new files of directory streams, takes the next batch of queue streams
-/// (stored in the driver's block store), and hands the JobSet to the
-/// JobScheduler; batches are generated strictly in time order, and a batch
-/// that falls due while an earlier one is still being generated waits. When
-/// a batch completes it logs records, scheduling delay, processing time and
-/// total delay, tells the listeners, and releases the batch's blocks.
+/// manual clock) it lists new files of directory streams, takes the next
+/// batch of queue streams (stored in the driver's block store), asks the
+/// ReceiverTracker to allocate blocks to t (sending it those other inputs,
+/// which the tracker logs with the blocks as the batch's one driver log
+/// record), and hands the JobSet to the JobScheduler; batches are generated
+/// strictly in time order, and a batch that falls due while an earlier one
+/// is still being generated waits. A batch whose allocation fails runs with
+/// its other inputs only (they are taken already; its blocks stay
+/// unallocated). When a batch completes it logs records, scheduling delay,
+/// processing time and total delay, tells the listeners, and releases the
+/// batch's blocks (ReleaseBatch: the tracker logs the cleanup).
 ///
 /// stop_atom(graceful): graceful stops the receivers, generates one last
 /// batch (at the next batch time) with everything they delivered, and
 /// answers once every generated batch completed; otherwise it stops
 /// generating and answers at once.
 /// With a checkpoint directory (docs/recovery.md): every batch's inputs are
-/// logged to the driver log before its JobSet goes out; a metadata
-/// checkpoint is written after each batch is generated and after it
+/// in the driver log (the tracker wrote them) before its JobSet goes out; a
+/// metadata checkpoint is written after each batch is generated and after it
 /// completes; a batch's inputs are released (and the logs cleaned) only
 /// once no kept checkpoint could make a recovery re-run it. After a restart
 /// it first re-runs what the recovery plan names, in time order: batches
@@ -74,7 +78,7 @@ struct job_generator_state {
   time_ms remember = 0;               ///< keep inputs this long after a batch
   std::deque<time_ms> unreleased;     ///< completed batches whose inputs stay
   // -- durability (with a checkpoint directory) ------------------------------
-  std::shared_ptr<driver_log> log;
+  std::shared_ptr<driver_log> log;    ///< only to delete old segments
   std::unique_ptr<checkpoint_dir> checkpoints;
   std::shared_ptr<const recovery_plan> plan;
   time_ms first_batch = -1;

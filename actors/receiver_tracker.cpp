@@ -1,8 +1,5 @@
 #include "actors/receiver_tracker.hpp"
 
-#include <algorithm>
-#include <optional>
-
 #include <caf/exit_reason.hpp>
 
 #include "actors/atoms.hpp"
@@ -181,63 +178,41 @@ void receiver_failed(tracker_ptr self, uint32_t stream, const std::string& node,
   self->delayed_send(self, d.delay, place_atom::value, stream);
 }
 
-/// Calls `f(ref, batch)` for every tracked block: unallocated (no batch),
-/// or allocated to a batch not yet released. Stops when `f` returns true.
-template <class F>
-void for_each_block(tracker_ptr self, F f) {
+/// Sends `ids` to be dropped by the BlockManager of `node`.
+void send_drop(tracker_ptr self, const std::string& node,
+               const std::vector<std::string>& ids) {
   auto& st = self->state;
-  for (auto& [stream, refs] : st.unallocated)
-    for (auto& ref : refs)
-      if (f(ref, std::optional<time_ms>{}))
-        return;
-  for (auto& [t, streams] : st.allocations)
-    for (auto& [stream, refs] : streams)
-      for (auto& ref : refs)
-        if (f(ref, std::optional<time_ms>{t}))
-          return;
+  capnp::MallocMessageBuilder b;
+  auto list = b.initRoot<wire::DropBlocks>().initIds(static_cast<unsigned>(ids.size()));
+  for (unsigned i = 0; i < ids.size(); ++i)
+    list.set(i, ids[i]);
+  auto drop = make_msg<wire::DropBlocks>(b);
+  if (auto w = st.workers.find(node); w != st.workers.end())
+    self->send(w->second.block_manager, std::move(drop));
+  // Else the node is gone, and its blocks with it.
 }
 
-/// The tracked block `id` (`batch` says which batch it is allocated to, if
-/// any), or null.
-block_ref* find_block(tracker_ptr self, const std::string& id,
-                      std::optional<time_ms>& batch) {
-  block_ref* found = nullptr;
-  for_each_block(self, [&](block_ref& ref, std::optional<time_ms> t) {
-    if (ref.id != id)
-      return false;
-    found = &ref;
-    batch = t;
-    return true;
-  });
-  return found;
-}
-
-/// Adds copies of tracked block `id`; tells the scheduler when the block is
-/// allocated to a batch already (its tasks may read the new copies).
-void add_locations(tracker_ptr self, const std::string& id,
+/// Adds copies of tracked block `id`; tells the scheduler when one is new
+/// and the block is allocated to a batch already (its tasks may read it).
+/// False if the block is no longer tracked.
+bool add_locations(tracker_ptr self, const std::string& id,
                    const std::vector<std::string>& locations) {
   auto& st = self->state;
-  std::optional<time_ms> batch;
-  auto* ref = find_block(self, id, batch);
-  if (ref == nullptr)
-    return;
-  bool added = false;
-  for (auto& to : locations)
-    if (std::find(ref->locations.begin(), ref->locations.end(), to)
-        == ref->locations.end()) {
-      ref->locations.push_back(to);
-      added = true;
-    }
-  if (!added || !batch || !st.scheduler)
-    return;
+  auto located = st.blocks.add_locations(id, locations);
+  if (!located)
+    return false;
+  if (!located->added || !located->batch || !st.scheduler)
+    return true;
+  auto& all = located->ref->locations;
   capnp::MallocMessageBuilder m;
   auto loc = m.initRoot<wire::BlockLocations>();
-  loc.setBatchTime(*batch);
+  loc.setBatchTime(*located->batch);
   loc.setId(id);
-  auto list = loc.initLocations(static_cast<unsigned>(ref->locations.size()));
-  for (unsigned i = 0; i < ref->locations.size(); ++i)
-    list.set(i, ref->locations[i]);
+  auto list = loc.initLocations(static_cast<unsigned>(all.size()));
+  for (unsigned i = 0; i < all.size(); ++i)
+    list.set(i, all[i]);
   self->send(st.scheduler, make_msg<wire::BlockLocations>(m));
+  return true;
 }
 
 /// Copies every tracked block that has fewer live copies than wanted to a
@@ -246,15 +221,10 @@ void rereplicate(tracker_ptr self, const std::string& why) {
   auto& st = self->state;
   if (st.replication < 2)
     return;
-  std::vector<const block_ref*> blocks;
-  for_each_block(self, [&](block_ref& ref, std::optional<time_ms>) {
-    blocks.push_back(&ref);
-    return false;
-  });
   std::set<std::string> live;
   for (auto& [node, w] : st.workers)
     live.insert(node);
-  auto plan = plan_replicas(blocks, live, st.replication, st.replicating);
+  auto plan = plan_replicas(st.blocks.blocks(), live, st.replication, st.replicating);
   st.degraded = plan.degraded > 0;
   if (!plan.copies.empty())
     SLUICE_INFO("tracker", why << ": copying " << plan.copies.size()
@@ -263,10 +233,6 @@ void rereplicate(tracker_ptr self, const std::string& why) {
     SLUICE_WARN("tracker", why << ": replication degraded, " << plan.degraded
                                << " block(s) keep one copy (no other live worker "
                                   "can take them); copied when a worker joins");
-  if (plan.lost > 0)
-    SLUICE_WARN("tracker", why << ": " << plan.lost
-                               << " block(s) have no live copy left (tasks read "
-                                  "them from the receiver WAL, if on)");
   for (auto& copy : plan.copies) {
     auto source = st.workers.find(copy.source);
     auto target = st.workers.find(copy.target);
@@ -284,18 +250,8 @@ void rereplicate(tracker_ptr self, const std::string& why) {
         [self, id, to](const msg<wire::PutBlockAck>&) {
           auto& st = self->state;
           st.replicating.erase(id);
-          std::optional<time_ms> batch;
-          auto* ref = find_block(self, id, batch);
-          if (ref == nullptr) {
-            // Released meanwhile: the copy is an orphan; drop it.
-            if (auto w = st.workers.find(to); w != st.workers.end()) {
-              capnp::MallocMessageBuilder d;
-              d.initRoot<wire::DropBlocks>().initIds(1).set(0, id);
-              self->send(w->second.block_manager, make_msg<wire::DropBlocks>(d));
-            }
-            return;
-          }
-          add_locations(self, id, {to});
+          if (!add_locations(self, id, {to}))
+            send_drop(self, to, {id}); // released meanwhile: an orphan copy
         },
         [self, id, to](caf::error& err) {
           self->state.replicating.erase(id);
@@ -305,52 +261,34 @@ void rereplicate(tracker_ptr self, const std::string& why) {
   }
 }
 
-/// Forgets the copies a lost worker held: its node id never comes back (a
-/// returning process joins as a new incarnation under a new id).
-void forget_node(tracker_ptr self, const std::string& node) {
-  for_each_block(self, [&](block_ref& ref, std::optional<time_ms>) {
-    ref.locations.erase(std::remove(ref.locations.begin(), ref.locations.end(), node),
-                        ref.locations.end());
-    return false;
-  });
-}
-
-void drop_blocks(tracker_ptr self,
-                 const std::map<uint32_t, std::vector<block_ref>>& streams) {
-  std::map<std::string, std::vector<std::string>> by_node;
-  for (auto& [stream, blocks] : streams)
-    for (auto& ref : blocks) {
-      self->state.known.erase(ref.id);
-      for (auto& loc : ref.locations)
-        by_node[loc].push_back(ref.id);
-    }
-  for (auto& [node, ids] : by_node) {
-    auto w = self->state.workers.find(node);
-    if (w == self->state.workers.end())
-      continue;
-    capnp::MallocMessageBuilder b;
-    auto drop = b.initRoot<wire::DropBlocks>();
-    auto list = drop.initIds(static_cast<unsigned>(ids.size()));
-    for (unsigned i = 0; i < ids.size(); ++i)
-      list.set(i, ids[i]);
-    self->send(w->second.block_manager, make_msg<wire::DropBlocks>(b));
-  }
-}
-
-msg<wire::BlockAllocation> allocate(tracker_ptr self, time_ms t) {
+/// Releases batch `t`: its cleanup is logged, then its blocks dropped. A
+/// cleanup the log refuses leaves the batch allocated (as a restarted
+/// driver would find it) and is tried again at the next release.
+void release(tracker_ptr self, time_ms t) {
   auto& st = self->state;
-  auto& alloc = st.allocations[t];
-  for (auto& [stream, blocks] : st.unallocated) {
-    auto& dst = alloc[stream];
-    std::move(blocks.begin(), blocks.end(), std::back_inserter(dst));
-    blocks.clear();
+  st.release_pending.insert(t);
+  for (auto i = st.release_pending.begin(); i != st.release_pending.end();) {
+    auto dropped = st.blocks.release(st.clk->now(), *i);
+    if (!dropped) {
+      SLUICE_ERROR("tracker", "cannot log the cleanup of batch "
+                                << *i << " ms (" << describe(dropped.error())
+                                << "): its blocks stay until a release succeeds");
+      return;
+    }
+    for (auto& [node, ids] : *dropped)
+      send_drop(self, node, ids);
+    i = st.release_pending.erase(i);
   }
+}
+
+msg<wire::BlockAllocation>
+allocation_msg(time_ms t, const std::map<uint32_t, std::vector<block_ref>>& taken) {
   capnp::MallocMessageBuilder b;
   auto out = b.initRoot<wire::BlockAllocation>();
   out.setBatchTime(t);
-  auto streams = out.initStreams(static_cast<unsigned>(alloc.size()));
+  auto streams = out.initStreams(static_cast<unsigned>(taken.size()));
   unsigned i = 0;
-  for (auto& [stream, blocks] : alloc) {
+  for (auto& [stream, blocks] : taken) {
     streams[i].setStream(stream);
     auto list = streams[i].initBlocks(static_cast<unsigned>(blocks.size()));
     for (unsigned j = 0; j < blocks.size(); ++j)
@@ -379,18 +317,15 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
   st.replication = static_cast<uint8_t>(st.settings.receiver_level.replication);
   st.listeners = std::move(listeners);
   st.clk = std::move(clk);
-  st.log = std::move(log);
+  // A restarted driver goes on from the replayed log's blocks.
+  st.blocks = plan ? received_block_tracker{std::move(log), plan->log.tracker}
+                   : received_block_tracker{std::move(log)};
   for (auto& n : g->nodes())
-    if (n->kind() == node_kind::receiver_input)
+    if (n->kind() == node_kind::receiver_input) {
       st.streams[n->index()];
+      st.blocks.add_stream(n->index());
+    }
   if (plan) {
-    st.unallocated = plan->log.tracker.unallocated();
-    st.known = plan->log.tracker.known();
-    for (auto& [t, inputs] : plan->log.tracker.allocations())
-      for (auto& [node, parts] : inputs)
-        for (auto& p : parts)
-          if (!p.is_file)
-            st.allocations[t][node].push_back(p.block);
     if (!st.streams.empty()) {
       st.placement_open = false;
       self->delayed_send(self, adoption_grace, open_place_atom::value);
@@ -486,7 +421,11 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
           lost.push_back(stream);
       for (auto stream : lost)
         receiver_failed(self, stream, node, "worker lost");
-      forget_node(self, node);
+      if (auto gone = st.blocks.forget_node(node); !gone.empty())
+        SLUICE_WARN("tracker", gone.size() << " block(s) had their last copy on "
+                                           << node
+                                           << " (tasks read them from the receiver "
+                                              "WAL, if on)");
       send_all_peers(self);
       rereplicate(self, "worker " + node + " lost");
     },
@@ -513,25 +452,25 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
       }
       capnp::MallocMessageBuilder b;
       b.initRoot<wire::AddBlockAck>().setId(ref.id);
-      if (st.known.count(ref.id) > 0) {
+      // Logged before it counts (and before the ack): a block the log does
+      // not hold would be forgotten by a restarted driver although its
+      // receiver saw an ack.
+      auto id = ref.id;
+      auto locations = ref.locations;
+      auto added = st.blocks.add(st.clk->now(), stream, std::move(ref));
+      if (!added) {
+        SLUICE_ERROR("tracker", "cannot log block " << id << ": "
+                                                    << describe(added.error()));
+        return added.error();
+      }
+      if (!*added) {
         // Re-sent after a driver restart, or by a receiver handing over that
         // put the block again (its first copy was on a node since lost).
         // Counted once; a copy it names that the tracker lacks is taken
         // (its node may not have registered yet: readers skip a node they
         // do not know, as they skip a lost one).
-        add_locations(self, ref.id, ref.locations);
-        return make_msg<wire::AddBlockAck>(b);
+        add_locations(self, id, locations);
       }
-      // Logged before it counts: a block the log does not hold would be
-      // forgotten by a restarted driver although its receiver saw an ack.
-      if (st.log)
-        if (auto err = st.log->block_added(st.clk->now(), stream, ref)) {
-          SLUICE_ERROR("tracker", "cannot log block " << ref.id << ": "
-                                                      << describe(err));
-          return err;
-        }
-      st.known.insert(ref.id);
-      st.unallocated[stream].push_back(std::move(ref));
       return make_msg<wire::AddBlockAck>(b);
     },
     [self](const msg<wire::ReceiverEvent>& m) {
@@ -562,15 +501,25 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
     },
     [self](const msg<wire::AllocateBlocks>& m)
       -> caf::result<msg<wire::BlockAllocation>> {
+      auto& st = self->state;
       time_ms t = 0;
+      batch_inputs others;
       if (auto err = read_msg(m, [&](wire::AllocateBlocks::Reader r) {
             t = r.getBatchTime();
+            others = decode_inputs(r.getOthers());
           }))
         return err;
-      return allocate(self, t);
+      // One record holds the batch's complete inputs: a restarted driver
+      // re-runs it with exactly these.
+      auto taken = st.blocks.allocate(st.clk->now(), t, std::move(others));
+      if (!taken) {
+        SLUICE_ERROR("tracker", "cannot allocate batch " << t << " ms: "
+                                                        << describe(taken.error()));
+        return taken.error();
+      }
+      return allocation_msg(t, *taken);
     },
     [self](const msg<wire::ReleaseBatch>& m) {
-      auto& st = self->state;
       time_ms t = 0;
       if (auto err = read_msg(m, [&](wire::ReleaseBatch::Reader r) {
             t = r.getBatchTime();
@@ -578,11 +527,7 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
         SLUICE_WARN("tracker", describe(err));
         return;
       }
-      auto i = st.allocations.find(t);
-      if (i == st.allocations.end())
-        return;
-      drop_blocks(self, i->second);
-      st.allocations.erase(i);
+      release(self, t);
     },
     [self](stop_receivers_atom) -> caf::result<bool> {
       auto& st = self->state;

@@ -12,7 +12,9 @@
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "messages/schemas.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/cluster/received_block_tracker.hpp"
 #include "runtime/cluster/receiver_supervision.hpp"
 #include "runtime/config.hpp"
 #include "runtime/exec/task_spec.hpp"
@@ -41,14 +43,20 @@ struct tracked_stream {
 
 /// State of the ReceiverTracker (driver).
 ///
-/// With a checkpoint directory every AddBlock is logged to the driver log
-/// before it is acknowledged, and a block id already known (a receiver
-/// re-sending after a driver restart) is acknowledged without being counted
-/// again. After a recovery the tracker starts from the log's unallocated
-/// blocks and allocations, adopts the receivers that kept running on
-/// re-registering workers, and places the others only after a grace period,
-/// so a stream never gets a second receiver while its first is still
-/// reconnecting.
+/// The received blocks are a received_block_tracker's
+/// (runtime/cluster/received_block_tracker), the one owner of that state
+/// and of its driver log records: AddBlock adds a block (logged before it
+/// is acknowledged; a known id, re-sent after a driver restart, is
+/// acknowledged without being counted again); AllocateBlocks(t) gives batch
+/// t every unallocated block and logs the batch's complete inputs (its
+/// blocks and the generator's other inputs, sent with the request) as one
+/// record before it answers (BlockAllocation); ReleaseBatch(t) logs the
+/// cleanup, then drops the batch's blocks from their BlockManagers. A
+/// change the log refuses is refused (the requester gets the error); a
+/// refused cleanup is tried again at the next release. After a recovery the tracker continues from the replayed log's blocks, adopts
+/// the receivers that kept running on re-registering workers, and places
+/// the others only after a grace period, so a stream never gets a second
+/// receiver while its first is still reconnecting.
 ///
 /// Places one receiver per receiver-based input on the worker with the
 /// fewest receivers and supervises it: each receiver is monitored, and one
@@ -65,11 +73,8 @@ struct tracked_stream {
 /// allocated ones (BlockLocations); blocks no live worker can take keep one
 /// copy until a worker joins, and the log says replication degraded.
 ///
-/// It owns the received-block tracker: AddBlock appends
-/// to a stream's unallocated blocks; AllocateBlocks(t) gives batch t every
-/// unallocated block (BlockAllocation); ReleaseBatch(t) drops batch t's
-/// blocks from their BlockManagers. stop_receivers_atom stops every receiver
-/// gracefully and answers once all flushed their last block.
+/// stop_receivers_atom stops every receiver gracefully and answers once all
+/// flushed their last block.
 /// Lifetime: spawned by the driver's streaming_context.
 struct receiver_tracker_state {
   static const char* name;
@@ -78,12 +83,12 @@ struct receiver_tracker_state {
   std::shared_ptr<listener_bus> listeners;
   std::map<std::string, tracked_worker> workers;
   std::map<uint32_t, tracked_stream> streams;
-  std::map<uint32_t, std::vector<block_ref>> unallocated;
-  std::map<time_ms, std::map<uint32_t, std::vector<block_ref>>> allocations;
+  /// Received blocks, allocations and their driver log records.
+  received_block_tracker blocks;
+  /// Released batches whose cleanup the log refused: released again later.
+  std::set<time_ms> release_pending;
   bool stopping = false;
-  std::shared_ptr<driver_log> log;          ///< null without checkpoint dir
-  std::shared_ptr<clock> clk;
-  std::set<std::string> known;              ///< ids unallocated or allocated
+  std::shared_ptr<clock> clk;               ///< stamps the log's records
   bool placement_open = true;               ///< false during a recovery grace
   caf::actor scheduler;                     ///< told of new block locations
   receiver_supervision supervision;

@@ -9,6 +9,9 @@ using import "block.capnp".BlockRef;
 struct AllocateBlocks {
   # JobGenerator -> ReceiverTracker: give batch `batchTime` every unallocated block.
   batchTime @0 :Int64;
+  others @1 :List(InputPartitions);
+  # The batch's other inputs (files of directory streams, queued data): the
+  # tracker logs them with its blocks in the batch's one batchAllocated record.
 }
 
 struct StreamBlocks {
