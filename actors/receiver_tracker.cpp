@@ -178,7 +178,8 @@ void receiver_failed(tracker_ptr self, uint32_t stream, const std::string& node,
   self->delayed_send(self, d.delay, place_atom::value, stream);
 }
 
-/// Sends `ids` to be dropped by the BlockManager of `node`.
+/// Sends `ids` to be dropped by the BlockManager of `node`; one that is
+/// restarting gets them once its node announced the next one.
 void send_drop(tracker_ptr self, const std::string& node,
                const std::vector<std::string>& ids) {
   auto& st = self->state;
@@ -187,6 +188,8 @@ void send_drop(tracker_ptr self, const std::string& node,
   for (unsigned i = 0; i < ids.size(); ++i)
     list.set(i, ids[i]);
   auto drop = make_msg<wire::DropBlocks>(b);
+  if (st.drops.hold(node, drop))
+    return;
   if (auto w = st.workers.find(node); w != st.workers.end())
     self->send(w->second.block_manager, std::move(drop));
   // Else the node is gone, and its blocks with it.
@@ -298,6 +301,25 @@ allocation_msg(time_ms t, const std::map<uint32_t, std::vector<block_ref>>& take
   return make_msg<wire::BlockAllocation>(b);
 }
 
+/// The worker `node` joined (`refreshed`: re-announced itself with a new
+/// BlockManager or TaskExecutor) with BlockManager `bm`.
+void worker_joined(tracker_ptr self, const std::string& node, bool refreshed,
+                   const caf::actor& bm) {
+  auto& st = self->state;
+  auto& w = st.workers[node];
+  if (w.block_manager != bm) {
+    // Watched so that drops wait for the next one when it ends.
+    self->monitor(bm);
+    w.block_manager = bm;
+  }
+  if (!refreshed) {
+    st.drops.forget(node); // its store is not the one they were meant for
+    return;
+  }
+  for (auto& drop : st.drops.refreshed(node))
+    self->send(bm, std::move(drop));
+}
+
 } // namespace
 
 caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings,
@@ -350,6 +372,12 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
       receiver_failed(self, stream, node, describe(dm.reason));
       return;
     }
+    for (auto& [node, w] : st.workers)
+      if (w.block_manager && w.block_manager.address() == dm.source) {
+        // Its node restarts it over the same store and announces the next.
+        st.drops.restarting(node);
+        return;
+      }
   });
   return {
     [self](open_place_atom) {
@@ -360,10 +388,12 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
       auto& st = self->state;
       std::string node;
       bool joined = false;
+      bool refreshed = false;
       std::vector<uint32_t> running;
       if (auto err = read_msg(m, [&](wire::WorkerChange::Reader r) {
             node = r.getNode();
             joined = r.getJoined();
+            refreshed = r.getRefreshed();
             for (auto s : r.getReceivers())
               running.push_back(s);
           })) {
@@ -375,8 +405,8 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
           return;
         // Assigned field by field: a refresh (restarted BlockManager) keeps
         // the node's receiver count; a join starts from 0 (a loss erased it).
+        worker_joined(self, node, refreshed, m.caps[0]);
         auto& w = st.workers[node];
-        w.block_manager = m.caps[0];
         w.node_actor = m.caps[2];
         // Receivers that outlived a driver are adopted where they run: a
         // second receiver elsewhere would read the same source twice.
@@ -415,6 +445,7 @@ caf::behavior receiver_tracker(tracker_ptr self, graph* g, run_settings settings
         return;
       }
       st.workers.erase(node);
+      st.drops.forget(node);
       std::vector<uint32_t> lost;
       for (auto& [stream, s] : st.streams)
         if (s.node == node)

@@ -14,6 +14,7 @@
 
 #include "messages/schemas.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/cluster/held_drops.hpp"
 #include "runtime/cluster/received_block_tracker.hpp"
 #include "runtime/cluster/receiver_supervision.hpp"
 #include "runtime/config.hpp"
@@ -53,7 +54,10 @@ struct tracked_stream {
 /// record before it answers (BlockAllocation); ReleaseBatch(t) logs the
 /// cleanup, then drops the batch's blocks from their BlockManagers. A
 /// change the log refuses is refused (the requester gets the error); a
-/// refused cleanup is tried again at the next release. After a recovery the tracker continues from the replayed log's blocks, adopts
+/// refused cleanup is tried again at the next release. Drops for a node
+/// whose BlockManager ended (the tracker monitors them) wait for its next
+/// one (WorkerChange `refreshed`; runtime/cluster/held_drops). After a
+/// recovery the tracker continues from the replayed log's blocks, adopts
 /// the receivers that kept running on re-registering workers, and places
 /// the others only after a grace period, so a stream never gets a second
 /// receiver while its first is still reconnecting.
@@ -87,6 +91,8 @@ struct receiver_tracker_state {
   received_block_tracker blocks;
   /// Released batches whose cleanup the log refused: released again later.
   std::set<time_ms> release_pending;
+  /// Drops for nodes whose BlockManager is restarting.
+  held_drops<msg<wire::DropBlocks>> drops;
   bool stopping = false;
   std::shared_ptr<clock> clk;               ///< stamps the log's records
   bool placement_open = true;               ///< false during a recovery grace
