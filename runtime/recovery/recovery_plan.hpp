@@ -34,9 +34,10 @@ struct restored_state {
 /// What a restarted driver does before it takes new batches.
 ///
 /// Built by streaming_context::get_or_create from the newest valid metadata
-/// checkpoint and the driver log; read by the ReceiverTracker (unallocated
-/// blocks), the JobScheduler (restored state) and the JobGenerator (which
-/// batches to re-run). Immutable once built, shared read-only.
+/// checkpoint and the driver log; read by the ReceiverTracker (which
+/// continues from the replayed received_block_tracker), the JobScheduler
+/// (restored state) and the JobGenerator (which batches to re-run, with
+/// their logged inputs). Immutable once built, shared read-only.
 struct recovery_plan {
   std::string checkpoint_file;
   checkpoint_metadata meta;
