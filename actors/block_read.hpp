@@ -48,7 +48,9 @@ template <class Self, class Get, class Resolve, class Ok, class Exhausted>
 void read_next_copy(Self* self, Get get, Resolve resolve, std::string skip, Ok ok,
                     Exhausted exhausted) {
   auto& r = get();
-  if (r.next_location == 0 && r.failed_locations == 0)
+  // Set once, at the first attempt, whoever made it (a task runner counts
+  // its local store's failure before it comes here).
+  if (r.started == std::chrono::steady_clock::time_point{})
     r.started = std::chrono::steady_clock::now();
   while (r.next_location < r.ref.locations.size()) {
     auto loc = r.ref.locations[r.next_location++];

@@ -71,8 +71,9 @@ void declare_lost(membership_ptr self, std::map<std::string, worker_entry>::iter
     st.workers.erase(i);
     return;
   }
-  if (!reason || reason == caf::exit_reason::normal
-      || reason == caf::exit_reason::user_shutdown)
+  bool orderly = !reason || reason == caf::exit_reason::normal
+                 || reason == caf::exit_reason::user_shutdown;
+  if (orderly)
     SLUICE_INFO("membership", "worker " << i->first << " left ("
                                         << describe(reason) << ")");
   else
@@ -81,8 +82,6 @@ void declare_lost(membership_ptr self, std::map<std::string, worker_entry>::iter
                                         << (connection_lost
                                               ? "; its id will not be taken back"
                                               : ""));
-  bool orderly = !reason || reason == caf::exit_reason::normal
-                 || reason == caf::exit_reason::user_shutdown;
   tell(self, i->second, orderly ? node_info::kind::left : node_info::kind::lost,
        describe(reason));
   if (connection_lost)

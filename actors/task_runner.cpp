@@ -146,6 +146,7 @@ void read_from_wal(runner_ptr self, size_t i);
 void fetch(runner_ptr self, size_t i) {
   auto& st = self->state;
   auto& f = st.fetches[i];
+  f.started = std::chrono::steady_clock::now();
   // The local store first: it may hold a replica the driver does not list.
   auto local = st.store->get(f.ref.id);
   if (local) {

@@ -128,7 +128,7 @@ pending_effects pending_blocks::set_peers(uint8_t replication,
     e.replica_tries = 0;
     ids.push_back(id);
   }
-  for (auto& id : ids) // replicate may report (and never erases before an ack)
+  for (auto& id : ids) // replicate may report, or erase a block held nowhere
     replicate(id, out);
   return out;
 }

@@ -60,3 +60,13 @@ TEST_CASE("a worker without a driver address is refused", "[process][config]") {
   CHECK(failed(o));
   CHECK_THAT(o.err, Catch::Contains("--driver"));
 }
+
+TEST_CASE("an event log that cannot be opened stops the start naming its path",
+          "[process][config]") {
+  temp_dir out{"sluice-cli-out"};
+  auto o = run_wordcount({"--source=gen://10", "--output=" + out.path(), "--local=1",
+                          "--duration=5",
+                          "--sluice.event-log=/nonexistent-dir/events.jsonl"});
+  CHECK(failed(o));
+  CHECK_THAT(o.err, Catch::Contains("/nonexistent-dir/events.jsonl"));
+}
